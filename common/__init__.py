@@ -1,0 +1,1 @@
+"""Shared plumbing: paths, config, warehouse connections, migrations and dbt runs."""

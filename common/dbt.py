@@ -1,0 +1,55 @@
+"""The one way to run dbt: the project in dbt_project/, against the resolved warehouse."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from common.paths import DBT_PROJECT_DIR, state_dir
+from common.warehouse import WAREHOUSE, connection_url, url_parts
+
+
+class DbtFailed(RuntimeError):
+    """dbt exited non-zero; the message carries the tail of its log."""
+
+
+def dbt_env(conn_id_or_url: str = WAREHOUSE) -> dict[str, str]:
+    """Environment for dbt: profile values taken from the warehouse connection."""
+    url = conn_id_or_url if "://" in conn_id_or_url else connection_url(conn_id_or_url)
+    parts = url_parts(url)
+    env = dict(os.environ)
+    env.update(
+        DBT_PG_HOST=str(parts["host"]),
+        DBT_PG_PORT=str(parts["port"]),
+        DBT_PG_USER=str(parts["user"]),
+        DBT_PG_PASSWORD=str(parts["password"]),
+        DBT_PG_DBNAME=str(parts["dbname"]),
+        DBT_PROFILES_DIR=str(DBT_PROJECT_DIR),
+        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+        DBT_LOG_PATH=str(state_dir() / "dbt" / "logs"),
+        DBT_TARGET_PATH=str(state_dir() / "dbt" / "target"),
+    )
+    return env
+
+
+def run_dbt(
+    args: list[str],
+    vars: dict[str, Any] | None = None,
+    conn_id_or_url: str = WAREHOUSE,
+) -> str:
+    """Run `dbt <args>` in a subprocess; returns its output, raises DbtFailed on failure."""
+    dbt = Path(sys.executable).with_name("dbt")
+    cmd = [str(dbt), *args, "--project-dir", str(DBT_PROJECT_DIR)]
+    if vars:
+        cmd += ["--vars", json.dumps(vars, default=str)]
+    proc = subprocess.run(cmd, env=dbt_env(conn_id_or_url), capture_output=True, text=True, check=False)
+    output = proc.stdout + proc.stderr
+    print(output, flush=True)  # lands in the Airflow task log
+    if proc.returncode != 0:
+        tail = "\n".join(output.strip().splitlines()[-30:])
+        raise DbtFailed(f"dbt {' '.join(args)} failed (exit {proc.returncode}):\n{tail}")
+    return output

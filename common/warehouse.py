@@ -1,0 +1,134 @@
+"""The one warehouse connection helper: resolve connection ids to URLs, connect, bulk-copy."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import psycopg2
+import psycopg2.extensions
+import sqlalchemy as sa
+
+WAREHOUSE = "warehouse"
+CRM_SOURCE = "crm_source"
+FINANCE_SOURCE = "finance_source"
+
+# Database on the embedded server that stands in for each connection id when nothing is configured.
+EMBEDDED_DATABASES = {WAREHOUSE: "warehouse", CRM_SOURCE: "crm_source", FINANCE_SOURCE: "finance_source"}
+
+
+class ConnectionNotConfigured(RuntimeError):
+    """No URL for a connection id and no embedded default for it."""
+
+
+def _normalise(url: str) -> str:
+    """Airflow writes postgres://; SQLAlchemy wants postgresql+psycopg2://."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(f"not a connection URI: {url!r}")
+    if scheme in ("postgres", "postgresql", "postgresql+psycopg2", "postgresql+psycopg"):
+        return f"postgresql+psycopg2://{rest}"
+    return url
+
+
+def _from_airflow_json(raw: str) -> str:
+    conn = json.loads(raw)
+    login = quote(conn.get("login") or "", safe="")
+    password = quote(conn.get("password") or "", safe="")
+    auth = f"{login}:{password}@" if password else (f"{login}@" if login else "")
+    port = f":{conn['port']}" if conn.get("port") else ""
+    return f"postgresql+psycopg2://{auth}{conn.get('host', '')}{port}/{conn.get('schema', '')}"
+
+
+def _from_airflow_store(conn_id: str) -> str | None:
+    """Inside an Airflow task, ask Airflow's connection store (UI, secrets backends)."""
+    if "airflow.sdk" not in sys.modules:
+        return None
+    try:
+        from airflow.sdk import BaseHook
+
+        return BaseHook.get_connection(conn_id).get_uri()
+    except Exception:  # noqa: BLE001 - not found or not inside a task: fall back to the default
+        return None
+
+
+def connection_url(conn_id: str = WAREHOUSE) -> str:
+    """SQLAlchemy URL for an Airflow connection id (warehouse, crm_source, finance_source, ...)."""
+    if conn_id == WAREHOUSE and os.environ.get("WAREHOUSE_URL"):
+        return _normalise(os.environ["WAREHOUSE_URL"])
+    env_value = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
+    if env_value:
+        env_value = env_value.strip()
+        return _from_airflow_json(env_value) if env_value.startswith("{") else _normalise(env_value)
+    stored = _from_airflow_store(conn_id)
+    if stored:
+        return _normalise(stored)
+    if conn_id in EMBEDDED_DATABASES:
+        from common import embedded_pg
+
+        return embedded_pg.ensure_running().url(EMBEDDED_DATABASES[conn_id])
+    raise ConnectionNotConfigured(
+        f"connection {conn_id!r} is not configured: set AIRFLOW_CONN_{conn_id.upper()} "
+        "or add the connection in Airflow"
+    )
+
+
+def libpq_dsn(url: str) -> str:
+    """psycopg2/libpq DSN for a SQLAlchemy URL."""
+    return sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def url_parts(url: str) -> dict[str, Any]:
+    """host, port, user, password, dbname of a URL (for dbt profiles and GX)."""
+    parsed = sa.make_url(url)
+    return {
+        "host": parsed.host or "127.0.0.1",
+        "port": parsed.port or 5432,
+        "user": parsed.username or "postgres",
+        "password": parsed.password or "",
+        "dbname": parsed.database or "postgres",
+    }
+
+
+def connect(conn_id_or_url: str = WAREHOUSE, **kwargs: Any) -> psycopg2.extensions.connection:
+    """A psycopg2 connection to a connection id or URL; the caller commits and closes it."""
+    url = conn_id_or_url if "://" in conn_id_or_url else connection_url(conn_id_or_url)
+    return psycopg2.connect(libpq_dsn(url), **kwargs)
+
+
+@contextlib.contextmanager
+def transaction(conn_id_or_url: str = WAREHOUSE) -> Iterator[psycopg2.extensions.cursor]:
+    """A cursor inside one transaction: committed on success, rolled back on any error."""
+    conn = connect(conn_id_or_url)
+    try:
+        with conn, conn.cursor() as cur:
+            yield cur
+    finally:
+        conn.close()
+
+
+def engine(conn_id_or_url: str = WAREHOUSE) -> sa.Engine:
+    """A SQLAlchemy engine (for pandas.read_sql); dispose it when done."""
+    url = conn_id_or_url if "://" in conn_id_or_url else connection_url(conn_id_or_url)
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def copy_rows(cur: psycopg2.extensions.cursor, table: str, columns: list[str], frame: Any) -> int:
+    """Bulk-load a pandas frame into schema.table with COPY (CSV). Returns the row count.
+
+    Integer columns that hold nulls must use a nullable dtype (Int64), or they arrive as 1.0.
+    """
+    if len(frame) == 0:
+        return 0
+    buf = io.StringIO()
+    frame[columns].to_csv(buf, index=False, header=False, na_rep="\\N")
+    buf.seek(0)
+    cols = ", ".join(f'"{c}"' for c in columns)
+    cur.copy_expert(f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buf)
+    return len(frame)

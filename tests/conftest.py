@@ -1,0 +1,115 @@
+"""Shared fixtures: a real PostgreSQL per test run, fresh databases per test, temp state folders."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+import pytest
+import sqlalchemy as sa
+
+from common.warehouse import libpq_dsn
+
+LOCAL_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+
+
+def _answers(url: str) -> bool:
+    try:
+        psycopg2.connect(libpq_dsn(url), connect_timeout=3).close()
+        return True
+    except psycopg2.OperationalError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def admin_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A server to create test databases on: TEST_WAREHOUSE_URL, else 127.0.0.1:5432, else embedded."""
+    url = os.environ.get("TEST_WAREHOUSE_URL")
+    if url:
+        from common.warehouse import _normalise
+
+        return _normalise(url)
+    if _answers(LOCAL_SERVER):
+        return LOCAL_SERVER
+    from common import embedded_pg
+
+    return embedded_pg.ensure_running().url("postgres")
+
+
+def _admin_exec(admin_url: str, sql: str) -> None:
+    conn = psycopg2.connect(libpq_dsn(admin_url))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(sql)
+    conn.close()
+
+
+def create_database(admin_url: str, name: str) -> str:
+    _admin_exec(admin_url, f'create database "{name}"')
+    return sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    _admin_exec(admin_url, f'drop database if exists "{name}" with (force)')
+
+
+@dataclass
+class PipelineDatabases:
+    """Three fresh databases of one test: the warehouse and the two source systems."""
+
+    warehouse: str
+    crm_source: str
+    finance_source: str
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Keep tests away from the developer's .state folder and MLflow store."""
+    state = tmp_path_factory.mktemp("state")
+    saved = {k: os.environ.get(k) for k in ("CRM_RISK_STATE_DIR", "MLFLOW_TRACKING_URI")}
+    os.environ["CRM_RISK_STATE_DIR"] = str(state)
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    yield state
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture
+def pipeline_dbs(admin_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[PipelineDatabases]:
+    """Fresh warehouse + crm_source + finance_source databases, wired into the connection env vars."""
+    prefix = f"t_{uuid.uuid4().hex[:10]}"
+    names = {role: f"{prefix}_{role}" for role in ("warehouse", "crm_source", "finance_source")}
+    urls = {role: create_database(admin_url, name) for role, name in names.items()}
+    monkeypatch.delenv("WAREHOUSE_URL", raising=False)
+    for role, url in urls.items():
+        monkeypatch.setenv(f"AIRFLOW_CONN_{role.upper()}", url.replace("postgresql+psycopg2://", "postgresql://"))
+    try:
+        yield PipelineDatabases(**urls)
+    finally:
+        for name in names.values():
+            drop_database(admin_url, name)
+
+
+@pytest.fixture
+def warehouse_url(pipeline_dbs: PipelineDatabases) -> str:
+    """A fresh, migrated warehouse database."""
+    from common.migrate import migrate
+
+    migrate(pipeline_dbs.warehouse)
+    return pipeline_dbs.warehouse
+
+
+@pytest.fixture
+def mlflow_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A real MLflow store for one test: SQLite plus a local artifact folder in a temp dir."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_ARTIFACT_ROOT", str(tmp_path / "mlartifacts"))
+    return uri
