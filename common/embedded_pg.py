@@ -44,9 +44,10 @@ def _run_as() -> dict:
     """subprocess kwargs that drop root to the server's own system user."""
     if os.geteuid() != 0:
         return {}
-    from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
-    from pgserver._commands import POSTGRES_BIN_PATH
     import stat
+
+    from pgserver._commands import POSTGRES_BIN_PATH
+    from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
 
     ensure_user_exists(SYSTEM_USER)
     ensure_prefix_permissions(POSTGRES_BIN_PATH)

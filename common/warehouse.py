@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import psycopg2
 import psycopg2.extensions

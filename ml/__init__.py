@@ -1,0 +1,1 @@
+"""Credit models: training, evaluation, registry, scoring, ratings, limits and warnings."""
