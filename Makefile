@@ -1,0 +1,61 @@
+# Credit-risk pipeline: the whole set-up is `make demo` and `make test`. `make help` lists the rest.
+SHELL := /bin/bash
+PYTHON_BIN ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt constraints.txt | sha1sum | cut -c1-12)
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test test-fast lint format airflow airflow-env bench pg-start pg-stop dbt-docs lock clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt constraints.txt
+	@test -x $(PY) || $(PYTHON_BIN) -m venv $(VENV)
+	$(PY) -m pip install -q -U pip
+	$(PY) -m pip install -q -r requirements.txt -c constraints.txt
+	@rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP) ## Create .venv and install the pinned stack (skipped when up to date)
+
+demo: install ## Simulate sources, load history, run crm_credit_risk_daily through Airflow, print a summary
+	$(PY) -m pipeline.demo $(DEMO_ARGS)
+
+test: install ## Run the whole test suite against a real PostgreSQL (TEST_WAREHOUSE_URL, else 127.0.0.1:5432, else embedded)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: install ## Run the suite without the slow end-to-end runs
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: install ## ruff (with the Airflow AIR rules) and sqlfluff on the dbt models
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/sqlfluff lint dbt_project/models dbt_project/snapshots dbt_project/macros --disable-progress-bar
+
+format: install ## Apply ruff's fixes
+	$(VENV)/bin/ruff check --fix .
+
+airflow: install ## Start the local Airflow UI + scheduler (http://localhost:8080) on the embedded warehouse
+	$(PY) -m pipeline.local_airflow standalone
+
+airflow-env: install ## Print the environment of the local Airflow (eval it to use the airflow CLI)
+	@$(PY) -m pipeline.local_airflow env
+
+bench: install ## Run the benchmarks (not tests) and write bench/results/
+	$(PY) -m bench.run_all $(BENCH_ARGS)
+
+pg-start: install ## Start the embedded PostgreSQL warehouse
+	$(PY) -m common.embedded_pg start
+
+pg-stop: ## Stop the embedded PostgreSQL warehouse
+	$(PY) -m common.embedded_pg stop
+
+dbt-docs: install ## Generate the dbt docs site into .state/dbt/target
+	$(PY) -c "from common.dbt import run_dbt; run_dbt(['docs', 'generate'])"
+
+lock: ## Refresh constraints.txt from the current venv (after changing requirements.txt)
+	{ echo "# Lock for requirements.txt: a pip freeze of the verified environment (CPython 3.11)."; \
+	  echo "# Regenerate with: make lock"; $(PY) -m pip freeze | grep -v '^-e'; } > constraints.txt
+
+clean: pg-stop ## Remove the local state folder (warehouse data, Airflow home, MLflow store)
+	rm -rf .state

@@ -1,0 +1,110 @@
+"""
+### crm_credit_risk_daily
+
+Every day, for the data interval `[D, D+1)`: extract CRM and finance changes into raw, gate the raw
+batch, build the point-in-time feature snapshot for `D` with dbt, gate it, make sure a `@champion` model
+exists, score every active customer and publish ratings, credit decisions, early warnings and
+monitoring to the `ratings` schema, then e-mail the day's new critical warnings.
+
+Each task is idempotent for its interval: a rerun replaces the same rows. A failed critical quality
+gate stops the run before scoring. Logic lives in `pipeline/daily.py`; this file only wires it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import chain, dag, task
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+DEFAULT_ARGS = {
+    "owner": "data-engineering",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=2),
+    "retry_exponential_backoff": True,
+}
+
+
+@dag(
+    dag_id="crm_credit_risk_daily",
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,  # warning episodes depend on the previous day's state
+    default_args=DEFAULT_ARGS,
+    tags=["credit-risk", "daily"],
+    doc_md=__doc__,
+)
+def crm_credit_risk_daily():
+    @task
+    def prepare_warehouse() -> list[str]:
+        from pipeline import daily
+
+        return daily.prepare_warehouse()
+
+    @task
+    def extract_crm(data_interval_start=None, data_interval_end=None, run_id=None) -> list[dict]:
+        from pipeline import daily
+
+        return daily.extract("crm", data_interval_start, data_interval_end, run_id)
+
+    @task
+    def extract_finance(data_interval_start=None, data_interval_end=None, run_id=None) -> list[dict]:
+        from pipeline import daily
+
+        return daily.extract("finance", data_interval_start, data_interval_end, run_id)
+
+    @task
+    def gate_raw(data_interval_start=None, data_interval_end=None, run_id=None) -> dict:
+        from pipeline import daily
+
+        return {
+            stage: daily.gate(stage, run_id, data_interval_start, data_interval_end)
+            for stage in ("raw_crm", "raw_finance")
+        }
+
+    @task
+    def build_features(data_interval_end=None, run_id=None) -> str:
+        from pipeline import daily
+
+        return daily.build_features(daily.as_of_date(data_interval_end), run_id)
+
+    @task
+    def gate_features(data_interval_start=None, data_interval_end=None, run_id=None) -> dict:
+        from pipeline import daily
+
+        return daily.gate("features", run_id, data_interval_start, data_interval_end)
+
+    @task
+    def ensure_champion(data_interval_end=None, run_id=None) -> dict:
+        from pipeline import daily
+
+        return daily.ensure_champion(daily.as_of_date(data_interval_end), run_id)
+
+    @task
+    def score_and_publish(data_interval_end=None, run_id=None) -> dict:
+        from pipeline import daily
+
+        return daily.score(daily.as_of_date(data_interval_end), run_id)
+
+    @task
+    def alert_critical_warnings(data_interval_end=None, run_id=None) -> int:
+        from pipeline import daily
+
+        return daily.alert(daily.as_of_date(data_interval_end), run_id)
+
+    chain(
+        prepare_warehouse(),
+        extract_crm(),
+        extract_finance(),
+        gate_raw(),
+        build_features(),
+        gate_features(),
+        ensure_champion(),
+        score_and_publish(),
+        alert_critical_warnings(),
+    )
+
+
+crm_credit_risk_daily()

@@ -1,0 +1,113 @@
+"""What each task of the daily DAG does: one function per task, explicit inputs, small JSON-able returns.
+
+The DAG file only wires these together; they are also what tests and the demo call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from common.warehouse import WAREHOUSE
+from pipeline.run_audit import recorded
+
+DAG_ID = "crm_credit_risk_daily"
+
+
+def as_of_date(data_interval_end: datetime) -> date:
+    """The day a run rates: the last full day of its data interval [D, D+1) -> D."""
+    return (data_interval_end - timedelta(days=1)).date()
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: _plain(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return value
+
+
+def prepare_warehouse(url: str = WAREHOUSE) -> list[str]:
+    """Apply pending warehouse migrations (schemas, tables, roles)."""
+    from common.migrate import migrate
+
+    return migrate(url)
+
+
+def extract(source: str, interval_start: datetime, interval_end: datetime, run_id: str) -> list[dict]:
+    """Extract one source system's tables for the interval into raw (COPY, quarantine, audit)."""
+    from ingest.extract import extract_interval
+
+    with recorded(run_id, DAG_ID, f"extract_{source}", as_of_date(interval_end)) as rec:
+        results = _plain(extract_interval(source, interval_start, interval_end))
+        rec.rows = sum(int(r.get("loaded", 0)) for r in results)
+        rec.detail = {"batches": results}
+    return results
+
+
+def gate(stage: str, run_id: str, interval_start: datetime, interval_end: datetime) -> dict:
+    """Run the GX gate of a stage; a critical failure raises and stops the run before scoring."""
+    from expectations.gate import run_gate
+
+    day = as_of_date(interval_end)
+    with recorded(run_id, DAG_ID, f"gate_{stage}", day) as rec:
+        kwargs: dict[str, Any] = {"run_id": run_id}
+        if stage.startswith("raw"):
+            kwargs.update(interval_start=interval_start, interval_end=interval_end)
+        else:
+            kwargs.update(as_of_date=day)
+        result = _plain(run_gate(stage, **kwargs))
+        rec.detail = result if isinstance(result, dict) else {"result": result}
+    return rec.detail
+
+
+def build_features(day: date, run_id: str) -> str:
+    """dbt: staging -> intermediate -> the feature snapshot and labels for one as-of date."""
+    from common.transform import build_snapshot
+
+    with recorded(run_id, DAG_ID, "build_features", day):
+        build_snapshot(day)
+    return day.isoformat()
+
+
+def ensure_champion(day: date, run_id: str) -> dict:
+    """Train, register and crown a first model when the registry has no @champion yet."""
+    from ml.registry import champion_exists
+
+    with recorded(run_id, DAG_ID, "ensure_champion", day) as rec:
+        if champion_exists():
+            rec.detail = {"trained": False}
+            return rec.detail
+        from ml.train import train_and_register
+
+        rec.detail = {"trained": True, **_plain(train_and_register(as_of_date=day))}
+    return rec.detail
+
+
+def score(day: date, run_id: str) -> dict:
+    """Score the snapshot with @champion, gate the ratings, publish ratings, warnings, monitoring."""
+    from expectations.gate import run_gate
+    from ml.publish import score_and_publish
+
+    def ratings_gate(**kwargs: Any) -> Any:
+        return run_gate("ratings", as_of_date=day, run_id=run_id, **kwargs)
+
+    with recorded(run_id, DAG_ID, "score_and_publish", day) as rec:
+        result = _plain(score_and_publish(day, run_id, gate=ratings_gate))
+        rec.rows = int(result.get("rows_scored", 0)) if isinstance(result, dict) else None
+        rec.detail = result
+    return result
+
+
+def alert(day: date, run_id: str) -> int:
+    """Send the day's new critical warnings in one message; returns how many were sent."""
+    from ml.notify import send_new_critical_warnings
+
+    with recorded(run_id, DAG_ID, "alert_critical_warnings", day) as rec:
+        rec.rows = int(send_new_critical_warnings(day))
+    return rec.rows
