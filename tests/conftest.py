@@ -12,7 +12,24 @@ import psycopg2
 import pytest
 import sqlalchemy as sa
 
+from common.paths import REPO_ROOT
 from common.warehouse import libpq_dsn
+
+# Airflow reads its settings at import time: give the test run its own home before anything imports it.
+if os.environ.get("TEST_AIRFLOW_HOME"):
+    _AIRFLOW_HOME = Path(os.environ["TEST_AIRFLOW_HOME"])
+else:
+    import tempfile
+
+    _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="airflow-home-"))
+os.environ.update(
+    AIRFLOW_HOME=str(_AIRFLOW_HOME),
+    AIRFLOW__CORE__DAGS_FOLDER=str(REPO_ROOT / "dags"),
+    AIRFLOW__CORE__LOAD_EXAMPLES="False",
+    AIRFLOW__CORE__PARALLELISM="4",
+    AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}",
+    AIRFLOW__COSMOS__ENABLE_TELEMETRY="False",
+)
 
 LOCAL_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 
