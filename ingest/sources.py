@@ -1,0 +1,154 @@
+"""Typed view of config/sources.yml: which sources and tables exist and the rules their rows must pass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from common.config import load_config
+from common.paths import state_dir
+
+BATCH_COLUMNS = {
+    "_batch_id": "text",
+    "_extracted_at": "timestamptz",
+    "_interval_start": "timestamptz",
+    "_interval_end": "timestamptz",
+}
+NUMERIC_TYPES = ("numeric", "integer", "bigint", "smallint", "double precision", "real")
+DATE_TYPES = ("date",)
+TIMESTAMP_TYPES = ("timestamptz", "timestamp", "timestamp with time zone")
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One source table: key, watermark, typed columns and validation rules."""
+
+    source: str
+    name: str
+    primary_key: str
+    watermark: str
+    columns: dict[str, str]
+    required: tuple[str, ...] = ()
+    non_negative: tuple[str, ...] = ()
+    allowed_values: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    not_in_future: tuple[str, ...] = ()
+    references: dict[str, str] = field(default_factory=dict)  # column -> "<source>.<table>"
+    source_schema: str = ""
+    raw_schema: str = ""
+
+    @property
+    def qualified(self) -> str:
+        """`source.table`, the name used in quarantine and audit."""
+        return f"{self.source}.{self.name}"
+
+    @property
+    def raw_table(self) -> str:
+        return f"{self.raw_schema}.{self.name}"
+
+    def kind_of(self, column: str) -> str:
+        """'number', 'date', 'timestamp' or 'text': how a value of the column is parsed."""
+        sql_type = self.columns[column].lower()
+        if sql_type.startswith(NUMERIC_TYPES):
+            return "number"
+        if sql_type in DATE_TYPES:
+            return "date"
+        if sql_type in TIMESTAMP_TYPES:
+            return "timestamp"
+        return "text"
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One source system: connection, kind and its tables in extraction order."""
+
+    name: str
+    connection: str
+    kind: str
+    schema: str
+    raw_schema: str
+    landing_dir: Path
+    tables: tuple[TableSpec, ...]
+
+    def table(self, name: str) -> TableSpec:
+        for spec in self.tables:
+            if spec.name == name:
+                return spec
+        raise KeyError(f"source {self.name!r} has no table {name!r}")
+
+
+def _table(source: str, schema: str, raw_schema: str, name: str, raw: dict[str, Any]) -> TableSpec:
+    rules = raw.get("rules") or {}
+    columns = {str(k): str(v) for k, v in raw["columns"].items()}
+    spec = TableSpec(
+        source=source,
+        name=name,
+        primary_key=raw["primary_key"],
+        watermark=raw.get("watermark", "updated_at"),
+        columns=columns,
+        required=tuple(rules.get("required", ())),
+        non_negative=tuple(rules.get("non_negative", ())),
+        allowed_values={k: tuple(v) for k, v in (rules.get("allowed_values") or {}).items()},
+        not_in_future=tuple(rules.get("not_in_future", ())),
+        references=dict(rules.get("references") or {}),
+        source_schema=schema,
+        raw_schema=raw_schema,
+    )
+    named = {spec.primary_key, spec.watermark, *spec.required, *spec.non_negative, *spec.allowed_values,
+             *spec.not_in_future, *spec.references}
+    unknown = named - set(columns)
+    if unknown:
+        raise ValueError(f"sources.yml: {source}.{name} rules name unknown columns {sorted(unknown)}")
+    return spec
+
+
+def load_sources(config: dict[str, Any] | None = None) -> dict[str, SourceSpec]:
+    """All configured sources, keyed by name, tables in extraction order."""
+    config = config if config is not None else load_config("sources")
+    out: dict[str, SourceSpec] = {}
+    for name, raw in config["sources"].items():
+        kind = raw.get("kind", "sql")
+        if kind not in ("sql", "file_drop"):
+            raise ValueError(f"sources.yml: source {name!r} has unknown kind {kind!r} (sql | file_drop)")
+        landing = Path(raw.get("landing_dir", "landing"))
+        tables = tuple(
+            _table(name, raw["schema"], raw["raw_schema"], tname, traw) for tname, traw in raw["tables"].items()
+        )
+        out[name] = SourceSpec(
+            name=name,
+            connection=raw["connection"],
+            kind=kind,
+            schema=raw["schema"],
+            raw_schema=raw["raw_schema"],
+            landing_dir=landing if landing.is_absolute() else state_dir() / landing,
+            tables=tables,
+        )
+    return out
+
+
+def source_spec(name: str) -> SourceSpec:
+    """One source by name ('crm' or 'finance'); a clear error for an unknown name."""
+    sources = load_sources()
+    if name not in sources:
+        raise KeyError(f"unknown source {name!r}; configured: {sorted(sources)}")
+    return sources[name]
+
+
+def future_tolerance_days() -> int:
+    return int(load_config("sources").get("future_tolerance_days", 0))
+
+
+def raw_ddl(sources: dict[str, SourceSpec] | None = None) -> str:
+    """CREATE TABLE statements for the raw layer (used to write and check migration 010)."""
+    sources = sources or load_sources()
+    parts: list[str] = []
+    for source in sources.values():
+        for spec in source.tables:
+            cols = [f"    {c} {t}" for c, t in {**spec.columns, **BATCH_COLUMNS}.items()]
+            parts.append(f"create table if not exists {spec.raw_table} (\n" + ",\n".join(cols) + "\n);")
+            parts.append(
+                f"create index if not exists {spec.name}_batch_idx on {spec.raw_table} (_batch_id);\n"
+                f"create index if not exists {spec.name}_interval_idx on {spec.raw_table} (_interval_start);\n"
+                f"create index if not exists {spec.name}_key_idx on {spec.raw_table} ({spec.primary_key});"
+            )
+    return "\n".join(parts) + "\n"
