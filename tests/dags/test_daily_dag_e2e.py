@@ -1,0 +1,80 @@
+"""crm_credit_risk_daily end to end through Airflow (dag.test) on a small simulated book."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from common.warehouse import connect
+
+HISTORY_START = date(2024, 11, 1)
+AS_OF = date(2026, 10, 31)
+
+
+def _fetch(url: str, sql: str, params: tuple = ()) -> list[tuple]:
+    conn = connect(url)
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        rows = cur.fetchall()
+    conn.close()
+    return rows
+
+
+def _run_day(dag, day: date):
+    run_after = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    dagrun = dag.test(logical_date=run_after)
+    assert dagrun.state == "success", f"run for {day} ended {dagrun.state}"
+    return dagrun
+
+
+@pytest.mark.slow
+def test_daily_run_rates_every_active_customer_once_and_rerun_adds_no_rows(pipeline_dbs, mlflow_uri, daily_dag):
+    from ingest.simulate import simulate
+    from pipeline.bootstrap import load_history
+
+    simulate(400, HISTORY_START, AS_OF, seed=11, verbose=False)
+    load_history(HISTORY_START, AS_OF, url=pipeline_dbs.warehouse, verbose=False)
+
+    _run_day(daily_dag, AS_OF)
+
+    active_in_source = {
+        r[0] for r in _fetch(
+            pipeline_dbs.crm_source,
+            "select account_id from crm.accounts where status = 'active' and created_at < %s",
+            (AS_OF + timedelta(days=1),),
+        )
+    }
+    rated = _fetch(
+        pipeline_dbs.warehouse,
+        "select customer_id, count(*), min(model_version), bool_and(model_version is not null) "
+        "from ratings.customer_ratings where as_of_date = %s group by customer_id",
+        (AS_OF,),
+    )
+    assert len(rated) == len(active_in_source) > 300
+    assert all(n == 1 for _, n, _, _ in rated), "a customer was rated twice for the same date"
+    assert all(has_version for *_, has_version in rated)
+    assert _fetch(pipeline_dbs.warehouse, "select count(*) from ratings.customer_ratings")[0][0] == len(rated)
+
+    before = _fetch(
+        pipeline_dbs.warehouse,
+        "select customer_id, pd_12m, rating_grade, model_version from ratings.customer_ratings order by 1",
+    )
+    raw_before = _fetch(pipeline_dbs.warehouse, "select count(*) from raw_finance.invoices")[0][0]
+    warnings_before = _fetch(pipeline_dbs.warehouse, "select count(*) from ratings.credit_warnings")[0][0]
+
+    _run_day(daily_dag, AS_OF)  # rerun of the same date: same rows, no duplicates anywhere
+
+    after = _fetch(
+        pipeline_dbs.warehouse,
+        "select customer_id, pd_12m, rating_grade, model_version from ratings.customer_ratings order by 1",
+    )
+    assert after == before
+    assert _fetch(pipeline_dbs.warehouse, "select count(*) from raw_finance.invoices")[0][0] == raw_before
+    assert _fetch(pipeline_dbs.warehouse, "select count(*) from ratings.credit_warnings")[0][0] == warnings_before
+    runs = _fetch(
+        pipeline_dbs.warehouse,
+        "select task_id, status from audit.pipeline_runs where dag_id = 'crm_credit_risk_daily' and as_of_date = %s",
+        (AS_OF,),
+    )
+    assert runs and all(status == "success" for _, status in runs)
