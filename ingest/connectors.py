@@ -1,0 +1,189 @@
+"""Source connectors: read one table's rows for a data interval as chunks of text columns.
+
+Both connectors hand rows over as text (nulls as missing values) so that the validator sees exactly
+what the source sent; typing happens in the validator and in the raw table.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import psycopg2
+from psycopg2 import sql
+
+from common.warehouse import connect, connection_url
+from ingest.sources import SourceSpec, TableSpec
+
+CHUNK_ROWS = 200_000  # rows handed to the validator at a time: bounds memory at any batch size
+NULL = "\\N"
+
+
+class SourceUnavailable(RuntimeError):
+    """The source system cannot be reached or read; the task should fail and be retried."""
+
+
+class MalformedFile(RuntimeError):
+    """A landing file cannot be read as a whole (bad header, not CSV/Parquet, bad encoding)."""
+
+
+@dataclass
+class Chunk:
+    """Rows of one table as text, plus lines that could not even be split into columns."""
+
+    rows: pd.DataFrame
+    unparseable: list[dict[str, Any]] = field(default_factory=list)  # row_data of each bad line
+
+
+def _describe(url: str) -> str:
+    """host:port/db of a URL, without credentials, for error messages."""
+    from common.warehouse import url_parts
+
+    parts = url_parts(url)
+    return f"{parts['host']}:{parts['port']}/{parts['dbname']}"
+
+
+def sql_chunks(source: SourceSpec, spec: TableSpec, start: dt.datetime, end: dt.datetime,
+               chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
+    """Rows of `schema.table` whose watermark lies in [start, end), streamed with COPY TO STDOUT.
+
+    The whole result is spooled to a temporary file before the first chunk is yielded: a source that
+    dies mid-read then fails the task before anything reaches the warehouse transaction.
+    """
+    url = connection_url(source.connection)
+    columns = list(spec.columns)
+    query = sql.SQL(
+        "COPY (SELECT {cols} FROM {table} WHERE {wm} >= %s AND {wm} < %s) TO STDOUT WITH (FORMAT csv, NULL {null})"
+    ).format(
+        cols=sql.SQL(", ").join(map(sql.Identifier, columns)),
+        table=sql.Identifier(source.schema, spec.name),
+        wm=sql.Identifier(spec.watermark),
+        null=sql.Literal(NULL),
+    )
+    with tempfile.TemporaryFile() as spool:
+        try:
+            conn = connect(url, connect_timeout=10)
+        except psycopg2.OperationalError as exc:
+            raise SourceUnavailable(
+                f"source {source.name!r} (connection {source.connection!r} at {_describe(url)}) is unreachable: "
+                f"{str(exc).strip()}"
+            ) from exc
+        try:
+            with conn.cursor() as cur:
+                cur.execute("set timezone = 'UTC'")  # timestamps come out in one zone, +00
+                cur.copy_expert(cur.mogrify(query, (start, end)).decode(), spool)
+        except psycopg2.errors.UndefinedTable as exc:
+            raise SourceUnavailable(
+                f"source table {source.schema}.{spec.name} not found in {source.connection!r} ({_describe(url)})"
+            ) from exc
+        except psycopg2.Error as exc:
+            raise SourceUnavailable(
+                f"reading {source.schema}.{spec.name} from {source.connection!r} failed: {str(exc).strip()}"
+            ) from exc
+        finally:
+            conn.close()
+        spool.seek(0)
+        if spool.read(1) == b"":
+            return
+        spool.seek(0)
+        reader = pd.read_csv(spool, header=None, names=columns, dtype=str, keep_default_na=False,
+                             na_values=[NULL], chunksize=chunk_rows, encoding="utf-8")
+        for frame in reader:
+            yield Chunk(frame)
+
+
+def landing_days(start: dt.datetime, end: dt.datetime) -> list[dt.date]:
+    """The calendar days a file-drop interval covers; intervals must be whole days."""
+    if (start.hour, start.minute, start.second, start.microsecond) != (0, 0, 0, 0) or end.time() != dt.time(0):
+        raise ValueError(f"file-drop intervals must start and end at midnight, got [{start}, {end})")
+    days = (end.date() - start.date()).days
+    return [start.date() + dt.timedelta(days=i) for i in range(days)]
+
+
+def file_drop_chunks(source: SourceSpec, spec: TableSpec, start: dt.datetime, end: dt.datetime,
+                     chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
+    """Rows of `<landing>/<source>/<YYYY-MM-DD>/<table>.csv|.parquet` for every day of the interval.
+
+    A missing file means the source dropped nothing for that day. A file that cannot be read as a whole
+    raises MalformedFile; single CSV lines with the wrong number of fields are handed on as unparseable.
+    """
+    for day in landing_days(start, end):
+        folder = source.landing_dir / source.name / day.isoformat()
+        csv_path, parquet_path = folder / f"{spec.name}.csv", folder / f"{spec.name}.parquet"
+        if csv_path.exists():
+            yield from _csv_file(csv_path, spec, chunk_rows)
+        if parquet_path.exists():
+            yield from _parquet_file(parquet_path, spec, chunk_rows)
+
+
+def _csv_file(path: Path, spec: TableSpec, chunk_rows: int) -> Iterator[Chunk]:
+    columns = list(spec.columns)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedFile(f"{path}: not UTF-8 text ({exc})") from exc
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if header is None:
+        return
+    header = [h.strip() for h in header]
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise MalformedFile(f"{path}: header lacks columns {missing} (has {header})")
+    positions = [header.index(c) for c in columns]
+    rows: list[list[str | None]] = []
+    bad: list[dict[str, Any]] = []
+    for fields in reader:
+        if not fields:
+            continue  # blank line
+        if len(fields) != len(header):
+            bad.append({"file": str(path), "line_no": reader.line_num, "fields": fields,
+                        "expected_fields": len(header)})
+        else:
+            rows.append([fields[p] if fields[p] != "" else None for p in positions])
+        if len(rows) + len(bad) >= chunk_rows:
+            yield Chunk(pd.DataFrame(rows, columns=columns, dtype=object), bad)
+            rows, bad = [], []
+    if rows or bad:
+        yield Chunk(pd.DataFrame(rows, columns=columns, dtype=object), bad)
+
+
+def _parquet_file(path: Path, spec: TableSpec, chunk_rows: int) -> Iterator[Chunk]:
+    import pyarrow.parquet as pq
+
+    columns = list(spec.columns)
+    try:
+        handle = pq.ParquetFile(path)
+    except Exception as exc:  # noqa: BLE001 - any reader error means the file is unusable as a whole
+        raise MalformedFile(f"{path}: not a readable Parquet file ({exc})") from exc
+    missing = [c for c in columns if c not in handle.schema_arrow.names]
+    if missing:
+        raise MalformedFile(f"{path}: Parquet file lacks columns {missing}")
+    for batch in handle.iter_batches(batch_size=chunk_rows, columns=columns):
+        frame = batch.to_pandas()
+        yield Chunk(pd.DataFrame({c: _as_text(frame[c]) for c in columns}))
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """Parquet values as the text the validator expects (nulls stay missing, dates ISO)."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        suffix = ""
+        if values.dt.tz is not None:
+            values, suffix = values.dt.tz_convert("UTC"), "+00:00"
+        text = values.dt.strftime("%Y-%m-%d %H:%M:%S.%f") + suffix
+        return text.astype(object).where(values.notna(), None)
+    return values.astype(object).where(values.notna(), None).map(lambda v: v if v is None else str(v))
+
+
+def read_chunks(source: SourceSpec, spec: TableSpec, start: dt.datetime, end: dt.datetime) -> Iterator[Chunk]:
+    """The configured connector of the source."""
+    if source.kind == "file_drop":
+        return file_drop_chunks(source, spec, start, end)
+    return sql_chunks(source, spec, start, end)

@@ -1,0 +1,111 @@
+"""Row rules checked in Python before COPY: each failing row gets the first rule it breaks and a reason.
+
+Set rules that need the whole batch or the warehouse (duplicate keys, references) run in SQL inside the
+batch transaction instead (ingest.load).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ingest.sources import TableSpec
+
+NUMERIC_LIMIT = 1e16  # numeric(18,2) holds less; a larger value would abort the whole COPY
+QUARANTINE_COLUMNS = ["rule", "reason", "row_data"]
+
+
+@dataclass
+class Checked:
+    """A chunk split into rows to load (text columns) and rejected rows (rule, reason, row_data json)."""
+
+    good: pd.DataFrame
+    rejected: pd.DataFrame
+
+
+def _last_allowed(interval_end: dt.datetime, tolerance_days: int) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Latest acceptable timestamp and latest acceptable date (as UTC midnight) for not_in_future."""
+    limit = pd.Timestamp(interval_end).tz_convert("UTC") + pd.Timedelta(days=tolerance_days)
+    last_day = (limit - pd.Timedelta(microseconds=1)).normalize()  # the interval's last (partial) day
+    return limit, last_day
+
+
+def check_rows(spec: TableSpec, frame: pd.DataFrame, interval_end: dt.datetime,
+               tolerance_days: int = 0) -> Checked:
+    """Apply parse, required, non_negative, allowed_values and not_in_future rules to a text frame."""
+    frame = frame.reset_index(drop=True)
+    rule = pd.Series(None, index=frame.index, dtype=object)
+    reason = pd.Series(None, index=frame.index, dtype=object)
+
+    def flag(mask: pd.Series, name: str, text: pd.Series | str) -> None:
+        new = mask.fillna(False).astype(bool) & rule.isna()
+        if new.any():
+            rule[new] = name
+            reason[new] = text[new] if isinstance(text, pd.Series) else text
+
+    parsed: dict[str, pd.Series] = {}
+    for col, sql_type in spec.columns.items():
+        kind = spec.kind_of(col)
+        raw = frame[col]
+        if kind == "number":
+            values = pd.to_numeric(raw, errors="coerce").astype("float64")
+            bad = values.isna() | ~np.isfinite(values.fillna(0)) | (values.abs() >= NUMERIC_LIMIT)
+            if sql_type.lower() in ("integer", "bigint", "smallint"):
+                bad |= values.notna() & (values % 1 != 0)
+        elif kind in ("date", "timestamp"):
+            values = pd.to_datetime(raw, errors="coerce", utc=True, format="ISO8601")
+            bad = values.isna()
+        else:
+            continue
+        parsed[col] = values
+        flag(bad & raw.notna(), "unparseable_value", f"{col} is not a valid {sql_type}: " + raw.astype(str))
+
+    for col in spec.required:
+        raw = frame[col]
+        flag(raw.isna() | (raw.astype(str).str.strip() == ""), "required", f"{col} is missing")
+    for col in spec.non_negative:
+        flag(parsed[col] < 0, "non_negative", f"{col} is negative: " + frame[col].astype(str))
+    for col, allowed in spec.allowed_values.items():
+        raw = frame[col]
+        flag(raw.notna() & ~raw.isin(allowed), "allowed_values",
+             f"{col} not in {list(allowed)}: " + raw.astype(str))
+    limit, last_day = _last_allowed(interval_end, tolerance_days)
+    for col in spec.not_in_future:
+        too_late = parsed[col] > (last_day if spec.kind_of(col) == "date" else limit)
+        flag(too_late, "not_in_future", f"{col} is after the interval end {limit.isoformat()}: " + frame[col].astype(str))
+
+    bad_rows = rule.notna()
+    good = frame[~bad_rows].copy()
+    for col, sql_type in spec.columns.items():
+        if sql_type.lower() in ("integer", "bigint", "smallint") and len(good):
+            # "3.0" (a nullable int that went through a float) is fine as a value but not as COPY text
+            ints = parsed[col][~bad_rows].astype("Int64")
+            good[col] = ints.astype(str).where(ints.notna(), None).astype(object)
+    rejected = pd.DataFrame({
+        "rule": rule[bad_rows].to_numpy(),
+        "reason": reason[bad_rows].to_numpy(),
+        "row_data": row_json(frame[bad_rows]),
+    })
+    return Checked(good, rejected)
+
+
+def row_json(frame: pd.DataFrame) -> list[str]:
+    """One JSON object per row, nulls as null, for quarantine.rejected_rows.row_data."""
+    if frame.empty:
+        return []
+    return frame.astype(object).to_json(orient="records", lines=True, force_ascii=False).splitlines()
+
+
+def unparseable_lines(lines: list[dict[str, Any]]) -> pd.DataFrame:
+    """Quarantine rows for file lines that could not be split into the table's columns."""
+    return pd.DataFrame({
+        "rule": ["unparseable_line"] * len(lines),
+        "reason": [f"line {d['line_no']} has {len(d['fields'])} fields, expected {d['expected_fields']}"
+                   for d in lines],
+        "row_data": [json.dumps(d, ensure_ascii=False) for d in lines],
+    }, columns=QUARANTINE_COLUMNS)
