@@ -1,0 +1,275 @@
+"""Candidate PD models: a WoE logistic scorecard, a decision tree and gradient boosting, all calibrated.
+
+Every candidate exposes the same small interface: `logit(X)` (raw log-odds of default),
+`predict_pd(X)` (calibrated PD), `risk_contributions(X)` (per row and feature, how much that feature
+pushes risk up, in the candidate's own unit) and `predict_proba_bare(X)` (the bare estimator, for
+benchmarks). Calibration is Platt scaling of the raw log-odds fitted on the calibration slice (the
+snapshots just before the holdout); it is monotone, so rankings and reason codes are unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import OrdinalEncoder
+from sklearn.tree import DecisionTreeClassifier
+
+from ml.dataset import FeatureSpec
+
+EPS = 1e-6
+CANDIDATES = ("scorecard", "decision_tree", "hgb")
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=float), 1e-5, 1 - 1e-5)
+    return np.log(p / (1 - p))
+
+
+@dataclass
+class Platt:
+    """PD = sigmoid(a * raw_logit + b)."""
+
+    a: float = 1.0
+    b: float = 0.0
+
+    @classmethod
+    def fit(cls, raw_logit: np.ndarray, y: np.ndarray) -> Platt:
+        if len(np.unique(y)) < 2:
+            return cls()
+        lr = LogisticRegression(C=1e6, max_iter=1000).fit(raw_logit.reshape(-1, 1), y)
+        a = float(lr.coef_[0, 0])
+        if a <= 0:  # a calibration that reverses the ranking means the slice is too small: keep raw
+            return cls()
+        return cls(a=a, b=float(lr.intercept_[0]))
+
+    def __call__(self, raw_logit: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(self.a * raw_logit + self.b)))
+
+
+@dataclass
+class CreditModel:
+    """Common part of the candidates: the feature spec and the calibration."""
+
+    name: str
+    spec: FeatureSpec
+    calibration: Platt = field(default_factory=Platt)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def logit(self, X: pd.DataFrame) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict_pd(self, X: pd.DataFrame) -> np.ndarray:
+        return self.calibration(self.logit(X))
+
+    def risk_contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+        raise NotImplementedError
+
+    def predict_proba_bare(self, X: pd.DataFrame) -> np.ndarray:
+        raise NotImplementedError
+
+    def calibrate(self, X: pd.DataFrame, y: np.ndarray) -> CreditModel:
+        self.calibration = Platt.fit(self.logit(X), np.asarray(y))
+        return self
+
+
+@dataclass
+class ScorecardModel(CreditModel):
+    """Logistic regression on WoE of monotonic optbinning bins, with PDO-scaled points.
+
+    points_j(x) = -factor * a * coef_j * woe_j(x); intercept points carry the rest, so that
+    intercept + sum_j points_j = offset + factor * ln(odds of good) = the PDO score before rounding.
+    """
+
+    binning: Any = None
+    lr: LogisticRegression | None = None
+    selected: list[str] = field(default_factory=list)
+    factor: float = 20 / np.log(2)
+    offset: float = 0.0
+    best_points: np.ndarray | None = None
+
+    def woe(self, X: pd.DataFrame) -> np.ndarray:
+        W = self.binning.transform(
+            X[self.spec.names], metric="woe", metric_missing="empirical", metric_special="empirical"
+        )
+        return np.asarray(W[self.selected], dtype=float)
+
+    def logit(self, X: pd.DataFrame) -> np.ndarray:
+        return self.lr.decision_function(self.woe(X))
+
+    def predict_proba_bare(self, X: pd.DataFrame) -> np.ndarray:
+        return self.lr.predict_proba(self.woe(X))[:, 1]
+
+    def points_from_woe(self, W: np.ndarray) -> np.ndarray:
+        return -self.factor * self.calibration.a * self.lr.coef_[0] * W
+
+    def points(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Points per characteristic, per row (higher is better)."""
+        return pd.DataFrame(self.points_from_woe(self.woe(X)), columns=self.selected, index=X.index)
+
+    @property
+    def intercept_points(self) -> float:
+        return float(self.offset - self.factor * (self.calibration.a * self.lr.intercept_[0] + self.calibration.b))
+
+    def risk_contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+        """Points lost against each characteristic's best bin."""
+        return self.best_points - self.points_from_woe(self.woe(X)), list(self.selected)
+
+    def score_and_reasons_inputs(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """One WoE pass for both the PD and the points lost (the fast path of the pyfunc)."""
+        W = self.woe(X)
+        pd_ = self.calibration(self.lr.decision_function(W))
+        return pd_, self.best_points - self.points_from_woe(W)
+
+    def finish(self, X_fit: pd.DataFrame) -> None:
+        """Best points per characteristic: the best bin seen in training (or the neutral WoE of 0)."""
+        best = self.points_from_woe(self.woe(X_fit)).max(axis=0)
+        self.best_points = np.maximum(best, 0.0)
+
+    def table(self) -> pd.DataFrame:
+        """The scorecard: bins and points per characteristic (for the model card)."""
+        rows = []
+        coef = dict(zip(self.selected, self.lr.coef_[0], strict=True))
+        for name in self.selected:
+            bt = self.binning.get_binned_variable(name).binning_table.build()
+            bt = bt[bt.index != "Totals"]
+            for _, row in bt.iterrows():
+                woe = float(row["WoE"]) if row["WoE"] != "" else 0.0
+                pts = -self.factor * self.calibration.a * coef[name] * woe
+                rows.append({"characteristic": name, "bin": str(row["Bin"]), "count": int(row["Count"]),
+                             "event_rate": float(row["Event rate"]), "woe": woe, "points": round(pts, 1)})
+        return pd.DataFrame(rows)
+
+
+@dataclass
+class TreeModel(CreditModel):
+    """A tree model (decision tree or HistGradientBoosting) behind an ordinal encoder for categoricals.
+
+    Per-row attribution (reason codes): for each feature j, the drop in the raw log-odds when j alone
+    is set to a reference value (training median / most frequent category). Exact for what the model
+    does with that one feature at this row, holding the others; cost = one extra prediction per feature.
+    """
+
+    pre: ColumnTransformer | None = None
+    clf: Any = None
+    reference: np.ndarray | None = None
+    encoded_names: list[str] = field(default_factory=list)
+
+    def encode(self, X: pd.DataFrame) -> np.ndarray:
+        return self.pre.transform(X[self.spec.names]).astype(float)
+
+    def _logit_encoded(self, Xe: np.ndarray) -> np.ndarray:
+        return _logit(self.clf.predict_proba(Xe)[:, 1])
+
+    def logit(self, X: pd.DataFrame) -> np.ndarray:
+        return self._logit_encoded(self.encode(X))
+
+    def predict_proba_bare(self, X: pd.DataFrame) -> np.ndarray:
+        return self.clf.predict_proba(self.encode(X))[:, 1]
+
+    def risk_contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+        Xe = self.encode(X)
+        base = self._logit_encoded(Xe)
+        out = np.empty_like(Xe)
+        for j in range(Xe.shape[1]):
+            saved = Xe[:, j].copy()
+            Xe[:, j] = self.reference[j]
+            out[:, j] = base - self._logit_encoded(Xe)
+            Xe[:, j] = saved
+        return out, list(self.encoded_names)
+
+
+def _encoder(spec: FeatureSpec) -> ColumnTransformer:
+    return ColumnTransformer(
+        [
+            ("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
+                                   encoded_missing_value=-1), list(spec.categorical)),
+            ("num", "passthrough", list(spec.numeric)),
+        ],
+        verbose_feature_names_out=False,
+    )
+
+
+def _reference(X: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+    row = {c: [X[c].median()] for c in spec.numeric}
+    row.update({c: [X[c].mode().iloc[0]] for c in spec.categorical})
+    return pd.DataFrame(row)[spec.names]
+
+
+def fit_scorecard(X: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, cfg: dict[str, Any],
+                  scaling: dict[str, Any]) -> ScorecardModel:
+    from optbinning import BinningProcess
+
+    b, sel = cfg["binning"], cfg["selection"]
+    numeric_params = {
+        n: {"monotonic_trend": b.get("monotonic_trend", "auto_asc_desc")} for n in spec.numeric
+    }
+    process = BinningProcess(
+        spec.names,
+        categorical_variables=list(spec.categorical),
+        max_n_prebins=b.get("max_n_prebins", 20),
+        min_prebin_size=b.get("min_prebin_size", 0.05),
+        max_n_bins=b.get("max_n_bins"),
+        selection_criteria={"iv": {"min": sel["iv_min"], "max": sel["iv_max"], "strategy": "highest",
+                                   "top": sel["top"]}},
+        binning_fit_params=numeric_params,
+    )
+    process.fit(X[spec.names], y)
+    selected = [str(n) for n in process.get_support(names=True)]
+    if not selected:
+        raise ValueError("no characteristic passed the IV selection: nothing for a scorecard to use")
+    model = ScorecardModel(name="scorecard", spec=spec, binning=process, selected=selected, params=cfg)
+    W = process.transform(X[spec.names], metric="woe", metric_missing="empirical",
+                          metric_special="empirical")[selected]
+    lr_cfg = cfg.get("logistic", {})
+    model.lr = LogisticRegression(C=lr_cfg.get("C", 1.0), max_iter=lr_cfg.get("max_iter", 1000))
+    model.lr.fit(np.asarray(W, dtype=float), y)
+    model.factor = float(scaling["pdo"] / np.log(2))
+    model.offset = float(scaling["base_score"] - model.factor * np.log(scaling["base_odds"]))
+    return model
+
+
+def fit_tree(name: str, X: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, cfg: dict[str, Any],
+             seed: int = 0) -> TreeModel:
+    pre = _encoder(spec)
+    Xe = pre.fit_transform(X[spec.names]).astype(float)
+    n_cat = len(spec.categorical)
+    if name == "hgb":
+        clf = HistGradientBoostingClassifier(
+            learning_rate=cfg.get("learning_rate", 0.05), max_iter=cfg.get("max_iter", 200),
+            max_leaf_nodes=cfg.get("max_leaf_nodes", 15), min_samples_leaf=cfg.get("min_samples_leaf", 100),
+            l2_regularization=cfg.get("l2_regularization", 1.0), early_stopping=cfg.get("early_stopping", True),
+            categorical_features=[i < n_cat for i in range(Xe.shape[1])] if n_cat else None,
+            random_state=seed,
+        )
+    else:
+        clf = DecisionTreeClassifier(
+            max_depth=cfg.get("max_depth", 5), min_samples_leaf=cfg.get("min_samples_leaf", 100),
+            class_weight=cfg.get("class_weight"), random_state=seed,
+        )
+    # Missing and unseen categories encode to -1: HGB treats negative category codes as missing.
+    clf.fit(Xe, y)
+    model = TreeModel(name=name, spec=spec, pre=pre, clf=clf, params=cfg,
+                      encoded_names=[str(c) for c in pre.get_feature_names_out()])
+    model.reference = model.encode(_reference(X, spec))[0]
+    return model
+
+
+def fit_candidate(name: str, X_fit: pd.DataFrame, y_fit: np.ndarray, X_cal: pd.DataFrame, y_cal: np.ndarray,
+                  spec: FeatureSpec, model_cfg: dict[str, Any], scaling: dict[str, Any]) -> CreditModel:
+    """Fit one candidate on the fitting slice and calibrate it on the calibration slice."""
+    cfg = model_cfg["candidates"][name]
+    y_fit, y_cal = np.asarray(y_fit, dtype=int), np.asarray(y_cal, dtype=int)
+    if name == "scorecard":
+        model = fit_scorecard(X_fit, y_fit, spec, cfg, scaling)
+        model.calibrate(X_cal, y_cal)
+        model.finish(X_fit)
+        return model
+    if name in ("decision_tree", "hgb"):
+        return fit_tree(name, X_fit, y_fit, spec, cfg).calibrate(X_cal, y_cal)
+    raise ValueError(f"unknown candidate {name!r}; known: {CANDIDATES}")

@@ -1,0 +1,269 @@
+"""Model registry: versions of crm_credit_pd, aliases @challenger / @champion and the promotion gate.
+
+Every alias move records who, when and why as version tags, and the champion history is kept as a tag
+of the registered model so `rollback` restores the previous champion.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from common.config import load_config
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+HISTORY_TAG = "champion_history"
+
+
+class GateRefused(RuntimeError):
+    """A promotion the gate refused; the message says which metric failed and by how much."""
+
+
+@dataclass
+class GateResult:
+    version: str
+    passed: bool
+    failures: list[str] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def message(self) -> str:
+        if self.passed:
+            return f"version {self.version} passes the gate"
+        return f"version {self.version} refused: " + "; ".join(self.failures)
+
+
+def _client():
+    from mlflow import MlflowClient
+
+    from ml.tracking import configure_mlflow
+
+    configure_mlflow()
+    return MlflowClient()
+
+
+def _name() -> str:
+    from ml.tracking import model_name
+
+    return model_name()
+
+
+def who() -> str:
+    return os.environ.get("CRM_RISK_USER") or getpass.getuser()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def tag_version(version: str, tags: dict[str, str]) -> None:
+    client = _client()
+    for key, value in tags.items():
+        client.set_model_version_tag(_name(), str(version), key, str(value))
+
+
+def version_tags(version: str) -> dict[str, str]:
+    return dict(_client().get_model_version(_name(), str(version)).tags)
+
+
+def alias_version(alias: str) -> str | None:
+    """The version an alias points at, or None."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(_client().get_model_version_by_alias(_name(), alias).version)
+    except MlflowException:
+        return None
+
+
+def champion_exists() -> bool:
+    """True when crm_credit_pd@champion points at a version."""
+    return alias_version(CHAMPION) is not None
+
+
+def aliases_of(version: str) -> list[str]:
+    return list(_client().get_model_version(_name(), str(version)).aliases)
+
+
+def load_version(version: str):
+    import mlflow.pyfunc
+
+    _client()
+    return mlflow.pyfunc.load_model(f"models:/{_name()}/{version}")
+
+
+def load_champion():
+    """The @champion pyfunc (raises when there is none)."""
+    import mlflow.pyfunc
+
+    _client()
+    return mlflow.pyfunc.load_model(f"models:/{_name()}@{CHAMPION}")
+
+
+def set_alias(alias: str, version: str, reason: str = "", actor: str | None = None) -> None:
+    """Point an alias at a version and record who, when and why on the version."""
+    client = _client()
+    client.set_registered_model_alias(_name(), alias, str(version))
+    stamp = {f"{alias}_set_by": actor or who(), f"{alias}_set_at": _now(), f"{alias}_reason": reason[:500]}
+    tag_version(version, stamp)
+
+
+def champion_history() -> list[str]:
+    model = _client().get_registered_model(_name())
+    return json.loads(model.tags.get(HISTORY_TAG, "[]"))
+
+
+def _set_history(history: list[str]) -> None:
+    _client().set_registered_model_tag(_name(), HISTORY_TAG, json.dumps(history))
+
+
+def make_champion(version: str, reason: str, actor: str | None = None) -> None:
+    """Move @champion to a version (no gate here: callers gate first) and remember the previous one."""
+    version = str(version)
+    previous = alias_version(CHAMPION)
+    set_alias(CHAMPION, version, reason, actor)
+    tag_version(version, {"previous_champion": previous or ""})
+    history = [v for v in champion_history() if v != version] + [version]
+    _set_history(history)
+    if alias_version(CHALLENGER) == version:
+        _client().delete_registered_model_alias(_name(), CHALLENGER)
+
+
+# --- evaluation on a holdout ----------------------------------------------------------------------
+
+def holdout_of(version: str) -> pd.DataFrame:
+    """The out-of-time holdout a version was evaluated on (logged with its training run)."""
+    import mlflow
+
+    run_id = version_tags(version).get("run_id") or _client().get_model_version(_name(), str(version)).run_id
+    with tempfile.TemporaryDirectory() as tmp:
+        path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="data/holdout.parquet", dst_path=tmp)
+        return pd.read_parquet(path)
+
+
+def metrics_on(version: str, holdout: pd.DataFrame) -> dict[str, float]:
+    """A version's discrimination and calibration metrics on a holdout frame."""
+    from ml.dataset import TARGET
+    from ml.evaluate import discrimination
+
+    rated = load_version(version).predict(holdout)
+    return discrimination(holdout[TARGET].to_numpy(), rated["pd_12m"].to_numpy())
+
+
+def minimum_bar_failures(version: str, config: dict[str, Any] | None = None) -> list[str]:
+    """Which minimum bars (config/model.yml) a version misses, with the shortfall."""
+    bars = (config or load_config("model"))["minimum_bars"]
+    tags = version_tags(version)
+    metrics = json.loads(tags.get("metrics", "{}"))
+    out = []
+    if metrics.get("auc", 0.0) < bars["auc"]:
+        out.append(f"holdout auc {metrics.get('auc', 0):.4f} < minimum {bars['auc']:.4f} "
+                   f"(short by {bars['auc'] - metrics.get('auc', 0):.4f})")
+    if metrics.get("ks", 0.0) < bars["ks"]:
+        out.append(f"holdout ks {metrics.get('ks', 0):.4f} < minimum {bars['ks']:.4f} "
+                   f"(short by {bars['ks'] - metrics.get('ks', 0):.4f})")
+    psi = float(metrics.get("psi", np.inf))
+    if psi >= bars["max_psi"]:
+        out.append(f"psi {psi:.4f} >= maximum {bars['max_psi']:.4f} (over by {psi - bars['max_psi']:.4f})")
+    return out
+
+
+def gate(challenger: str, champion: str | None = None, config: dict[str, Any] | None = None) -> GateResult:
+    """Challenger vs champion on the challenger's holdout: AUC, PSI and calibration bounds."""
+    cfg = (config or load_config("model"))["gate"]
+    challenger = str(challenger)
+    champion = champion or alias_version(CHAMPION)
+    holdout = holdout_of(challenger)
+    mine = metrics_on(challenger, holdout)
+    psi = float(version_tags(challenger).get("psi", "inf"))
+    failures = []
+    metrics = {"challenger_auc": mine["auc"], "psi": psi, "calibration_ratio": mine["calibration_ratio"]}
+    if champion and champion != challenger:
+        theirs = metrics_on(champion, holdout)
+        metrics["champion_auc"] = theirs["auc"]
+        floor = theirs["auc"] - cfg["auc_tolerance"]
+        if mine["auc"] < floor:
+            failures.append(
+                f"holdout auc {mine['auc']:.4f} < champion v{champion} {theirs['auc']:.4f} - tolerance "
+                f"{cfg['auc_tolerance']:.4f} = {floor:.4f} (short by {floor - mine['auc']:.4f})")
+    if psi >= cfg["max_psi"]:
+        failures.append(f"psi {psi:.4f} >= {cfg['max_psi']:.4f} (over by {psi - cfg['max_psi']:.4f})")
+    lo, hi = cfg["calibration_ratio"]
+    ratio = mine["calibration_ratio"]
+    if not lo <= ratio <= hi:
+        by = lo - ratio if ratio < lo else ratio - hi
+        failures.append(f"calibration ratio (mean PD / default rate) {ratio:.3f} outside [{lo}, {hi}] (by {by:.3f})")
+    return GateResult(challenger, not failures, failures, metrics)
+
+
+def _record_gate(result: GateResult) -> None:
+    tag_version(result.version, {
+        "gate_result": "passed" if result.passed else "refused",
+        "gate_message": result.message()[:4000],
+        "gate_metrics": json.dumps({k: round(v, 6) for k, v in result.metrics.items()}),
+        "gate_at": _now(),
+    })
+
+
+def assess_new_version(version: str, config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """After registration: minimum bars -> @challenger; first passing version -> @champion; else gate.
+
+    With gate.auto_promote the gate promotes a passing challenger; otherwise it waits for a model owner
+    (`python -m ml.cli models promote VERSION --reason ...`).
+    """
+    cfg = config or load_config("model")
+    version = str(version)
+    misses = minimum_bar_failures(version, cfg)
+    if misses:
+        tag_version(version, {"minimum_bars": "failed: " + "; ".join(misses)})
+        return {"status": "below_minimum_bars", "failures": misses}
+    tag_version(version, {"minimum_bars": "passed"})
+    if not champion_exists():
+        make_champion(version, "first version passing the minimum bars", actor="training")
+        return {"status": "champion", "failures": []}
+    set_alias(CHALLENGER, version, "passed the minimum bars", actor="training")
+    result = gate(version, config=cfg)
+    _record_gate(result)
+    if result.passed and cfg["gate"].get("auto_promote", False):
+        make_champion(version, "gate passed (auto_promote)", actor="training")
+        return {"status": "champion", "failures": [], "gate": result.metrics}
+    status = "awaiting_owner" if result.passed else "refused"
+    return {"status": status, "failures": result.failures, "gate": result.metrics}
+
+
+def promote(version: str, reason: str, actor: str | None = None, force: bool = False) -> GateResult:
+    """A model owner promotes a version: the gate runs first; force overrides a refusal (recorded)."""
+    if not reason.strip():
+        raise ValueError("a promotion needs a reason")
+    result = gate(str(version))
+    _record_gate(result)
+    if not result.passed and not force:
+        raise GateRefused(result.message())
+    note = reason if result.passed else f"FORCED over gate refusal ({'; '.join(result.failures)}): {reason}"
+    make_champion(str(version), note, actor)
+    return result
+
+
+def rollback(reason: str, actor: str | None = None) -> tuple[str, str]:
+    """Restore the previous champion; returns (demoted, restored)."""
+    history = champion_history()
+    current = alias_version(CHAMPION)
+    if current is None or len(history) < 2:
+        raise RuntimeError("no previous champion to roll back to")
+    if history[-1] != current:  # alias moved outside these tools: trust the alias
+        history = [v for v in history if v != current] + [current]
+    restored = history[-2]
+    _client().set_registered_model_alias(_name(), CHAMPION, restored)
+    stamp = {"rolled_back_by": actor or who(), "rolled_back_at": _now(), "rollback_reason": reason[:500]}
+    tag_version(current, stamp)
+    tag_version(restored, {"champion_set_by": actor or who(), "champion_set_at": _now(),
+                           "champion_reason": f"rollback from v{current}: {reason}"[:500]})
+    _set_history(history[:-1])
+    return current, restored

@@ -1,0 +1,357 @@
+"""Training: build the out-of-time training set, fit the candidates, evaluate, log and register.
+
+Entry points:
+- `train_and_register(url=None, as_of_date=None) -> dict` runs everything in one process (used by the
+  daily DAG when no champion exists, and by tests);
+- the steps `build_training_set`, `fit_candidate_file`, `evaluate_candidates`, `register_chosen`
+  (the weekly `credit_model_training` DAG runs them as separate tasks, passing only paths and ids);
+- `python -m ml.train --train FILE --valid FILE --target COL ...` runs the same candidate search on any
+  labelled table brought by a user (see `main`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from common.config import load_config
+from common.paths import REPO_ROOT, state_dir
+from ml import dataset
+from ml.candidates import CANDIDATES, CreditModel, ScorecardModel, fit_candidate
+from ml.evaluate import evaluate, flat_metrics, information_values, model_card, save_plots
+from ml.scale import load_master_scale, score_for_pd
+
+PIP_REQUIREMENTS_PACKAGES = ("scikit-learn", "optbinning", "pandas", "numpy", "scipy", "mlflow", "pyyaml")
+
+
+def code_version() -> str:
+    """Git sha of the code (with '+dirty' when the tree has changes), or 'unknown'."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                             text=True, timeout=10, check=True).stdout.strip()
+        return sha or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def pip_requirements() -> list[str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for pkg in PIP_REQUIREMENTS_PACKAGES:
+        try:
+            out.append(f"{pkg}=={version(pkg)}")
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def work_dir() -> Path:
+    path = state_dir() / "ml" / "training"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# --- step 1: training set -------------------------------------------------------------------------
+
+def build_training_set(url: str | None = None, as_of_date: Any = None, out_dir: Path | None = None,
+                       frame: pd.DataFrame | None = None) -> str:
+    """Write the labelled snapshots (marts, or a given frame) to a parquet file; return its path."""
+    frame = dataset.load_training_frame(url, as_of_date) if frame is None else frame
+    frame = frame.copy()
+    frame["as_of_date"] = pd.to_datetime(frame["as_of_date"])
+    spec = dataset.feature_spec()
+    keep = [c for c in [*dataset.KEY, *spec.names, "in_default", dataset.TARGET] if c in frame.columns]
+    frame = frame[keep]
+    digest = dataset.snapshot_hash(frame)
+    folder = Path(out_dir or work_dir()) / f"{digest}-{uuid.uuid4().hex[:6]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "training_set.parquet"
+    frame.to_parquet(path, index=False)
+    return str(path)
+
+
+def _load_split(dataset_path: str) -> tuple[dataset.Split, dataset.FeatureSpec]:
+    frame = pd.read_parquet(dataset_path)
+    return dataset.out_of_time_split(frame), dataset.feature_spec()
+
+
+# --- step 2: candidates ---------------------------------------------------------------------------
+
+def enabled_candidates(config: dict[str, Any] | None = None) -> list[str]:
+    cfg = (config or load_config("model"))["candidates"]
+    return [name for name in CANDIDATES if cfg.get(name, {}).get("enabled", True)]
+
+
+def fit_candidate_file(dataset_path: str, name: str) -> str:
+    """Fit and calibrate one candidate on the training set file; pickle it beside the file."""
+    split, spec = _load_split(dataset_path)
+    model = fit_candidate(
+        name,
+        dataset.model_matrix(split.fit, spec), split.fit[dataset.TARGET].to_numpy(),
+        dataset.model_matrix(split.calibration, spec), split.calibration[dataset.TARGET].to_numpy(),
+        spec, load_config("model"), load_config("rating_scale")["score_scaling"],
+    )
+    path = Path(dataset_path).parent / f"candidate_{name}.joblib"
+    joblib.dump(model, path)
+    return str(path)
+
+
+# --- step 3: evaluation and selection -------------------------------------------------------------
+
+def choose(holdout_auc: dict[str, float], tolerance: float) -> str:
+    """Best out-of-time AUC; the scorecard wins when it is within `tolerance` of the best."""
+    best = max(holdout_auc, key=holdout_auc.get)
+    if "scorecard" in holdout_auc and holdout_auc["scorecard"] >= holdout_auc[best] - tolerance:
+        return "scorecard"
+    return best
+
+
+def _log_candidate(name: str, model: CreditModel, split: dataset.Split, spec: dataset.FeatureSpec,
+                   scale, scale_cfg: dict[str, Any], tmp: Path) -> dict[str, Any]:
+    import mlflow
+
+    X_fit, X_hold = dataset.model_matrix(split.fit, spec), dataset.model_matrix(split.holdout, spec)
+    y_fit, y_hold = split.fit[dataset.TARGET].to_numpy(), split.holdout[dataset.TARGET].to_numpy()
+    t0 = time.perf_counter()
+    pd_fit, pd_hold = model.predict_pd(X_fit), model.predict_pd(X_hold)
+    result = evaluate(y_fit, pd_fit, y_hold, pd_hold, scale)
+    with mlflow.start_run(run_name=name, nested=True) as run:
+        mlflow.log_params({"candidate": name, **{f"p_{k}": str(v)[:250] for k, v in model.params.items()},
+                           "calibration_a": model.calibration.a, "calibration_b": model.calibration.b})
+        mlflow.log_metrics(flat_metrics(result))
+        mlflow.log_metric("predict_seconds", time.perf_counter() - t0)
+        folder = tmp / name
+        save_plots(folder, y_hold, pd_hold, score_for_pd(pd_fit, scale_cfg), score_for_pd(pd_hold, scale_cfg),
+                   result["calibration"], name)
+        result["calibration"].to_csv(folder / "calibration_by_grade.csv", index=False)
+        if isinstance(model, ScorecardModel):
+            model.table().to_csv(folder / "scorecard_points.csv", index=False)
+        mlflow.log_artifacts(str(folder), artifact_path="evaluation")
+        result["run_id"] = run.info.run_id
+    return result
+
+
+def evaluate_candidates(dataset_path: str, model_paths: dict[str, str], source: str = "marts") -> dict[str, Any]:
+    """Log every candidate (nested runs) under one parent run, choose one; return small ids and paths."""
+    import mlflow
+
+    from ml.tracking import configure_mlflow
+
+    configure_mlflow()
+    cfg, scale_cfg = load_config("model"), load_config("rating_scale")
+    scale = load_master_scale(scale_cfg)
+    split, spec = _load_split(dataset_path)
+    models = {name: joblib.load(path) for name, path in model_paths.items()}
+    full = pd.read_parquet(dataset_path)
+    digest = dataset.snapshot_hash(full)
+    with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_name=f"train-{digest[:8]}") as parent:
+        results = {name: _log_candidate(name, m, split, spec, scale, scale_cfg, Path(tmp))
+                   for name, m in models.items()}
+        aucs = {name: r["holdout"]["auc"] for name, r in results.items()}
+        chosen = choose(aucs, float(cfg["selection"]["scorecard_tolerance"]))
+        ivs = information_values(dataset.model_matrix(split.fit, spec), split.fit[dataset.TARGET].to_numpy(),
+                                 list(spec.numeric), list(spec.categorical))
+        res = results[chosen]
+        window = split.window()
+        mlflow.log_params({"chosen": chosen, "source": source, "snapshot_hash": digest,
+                           "code_version": code_version(), **{f"window_{k}": v for k, v in window.items()}})
+        mlflow.log_metrics(flat_metrics(res))
+        mlflow.log_metrics({f"iv_{k}": v for k, v in ivs.items()})
+        mlflow.log_metrics({f"candidate_auc_{k}": v for k, v in aucs.items()})
+        chosen_model = models[chosen]
+        features = chosen_model.selected if isinstance(chosen_model, ScorecardModel) else spec.names
+        card = model_card(
+            name=cfg["model_name"], candidate=chosen, window=window, features=list(features), result=res, ivs=ivs,
+            comparison={n: r["holdout"] for n, r in results.items()}, snapshot_hash=digest,
+            code_version=code_version(),
+            scorecard_table=chosen_model.table() if isinstance(chosen_model, ScorecardModel) else None,
+        )
+        mlflow.log_text(card, "model_card.md")
+        holdout_path = Path(tmp) / "holdout.parquet"
+        split.holdout.to_parquet(holdout_path, index=False)
+        mlflow.log_artifact(str(holdout_path), artifact_path="data")
+        summary = {
+            "run_id": parent.info.run_id, "chosen": chosen, "chosen_path": model_paths[chosen],
+            "snapshot_hash": digest, "code_version": code_version(), "window": window,
+            "features": list(features), "holdout": res["holdout"], "psi": res["psi"],
+            "train_grade_distribution": res["train_grade_distribution"],
+            "candidate_auc": aucs,
+        }
+        summary_path = Path(dataset_path).parent / "evaluation.json"
+        summary_path.write_text(json.dumps(summary, indent=2, default=str))
+        mlflow.log_artifact(str(summary_path))
+    return {"run_id": parent.info.run_id, "chosen": chosen, "summary_path": str(summary_path)}
+
+
+# --- step 4: log the pyfunc and register a version -----------------------------------------------
+
+def build_pyfunc(model: CreditModel):
+    from ml.pyfunc_model import CreditPDModel
+
+    cfg = load_config("model")
+    return CreditPDModel(model, load_config("rating_scale"), load_config("reason_codes"),
+                         top_n=int(cfg.get("reasons", {}).get("top_n", 4)))
+
+
+def register_chosen(evaluation: dict[str, Any]) -> dict[str, Any]:
+    """Log the chosen candidate as a pyfunc in the training run and register a version with its tags."""
+    import mlflow
+
+    from ml import registry
+    from ml.tracking import configure_mlflow, model_name
+
+    configure_mlflow()
+    summary = json.loads(Path(evaluation["summary_path"]).read_text())
+    model = joblib.load(summary["chosen_path"])
+    name = model_name()
+    with mlflow.start_run(run_id=evaluation["run_id"]):
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=build_pyfunc(model), pip_requirements=pip_requirements(),
+            registered_model_name=name,
+        )
+    version = str(info.registered_model_version)
+    h = summary["holdout"]
+    tags = {
+        "candidate": summary["chosen"],
+        "data_window": json.dumps(summary["window"]),
+        "holdout_window": summary["window"]["holdout"],
+        "snapshot_hash": summary["snapshot_hash"],
+        "code_version": summary["code_version"],
+        "features": json.dumps(summary["features"]),
+        "metrics": json.dumps({k: round(float(v), 6) for k, v in h.items()} | {"psi": round(summary["psi"], 6)}),
+        "holdout_auc": f"{h['auc']:.6f}",
+        "psi": f"{summary['psi']:.6f}",
+        "calibration_ratio": f"{h['calibration_ratio']:.6f}",
+        "train_grade_distribution": json.dumps(summary["train_grade_distribution"]),
+        "run_id": evaluation["run_id"],
+    }
+    registry.tag_version(version, tags)
+    return {"version": version, "run_id": evaluation["run_id"], "chosen": summary["chosen"],
+            "holdout_auc": h["auc"], "psi": summary["psi"]}
+
+
+def train_and_register(url: str | None = None, as_of_date: Any = None, frame: pd.DataFrame | None = None,
+                       gate: bool = True) -> dict[str, Any]:
+    """Build the training set, fit all candidates, evaluate, register a version and run the gate.
+
+    Returns {"version", "run_id", "chosen", "holdout_auc", "psi", "aliases", "gate"}.
+    """
+    from ml import registry
+
+    path = build_training_set(url, as_of_date, frame=frame)
+    paths = {name: fit_candidate_file(path, name) for name in enabled_candidates()}
+    evaluation = evaluate_candidates(path, paths)
+    out = register_chosen(evaluation)
+    if gate:
+        out["gate"] = registry.assess_new_version(out["version"])
+        out["aliases"] = registry.aliases_of(out["version"])
+    return out
+
+
+# --- bring your own table -------------------------------------------------------------------------
+
+def read_table(path: str) -> pd.DataFrame:
+    if str(path).lower().endswith((".parquet", ".pq")):
+        return pd.read_parquet(path)
+    return pd.read_csv(path)
+
+
+def run_byo(train_file: str, valid_file: str, target: str, id_column: str | None, predictions_out: str,
+            metrics_out: str, seed: int = 0) -> dict[str, Any]:
+    """Candidate search, selection and calibration on any labelled table; valid is the holdout."""
+    import mlflow
+
+    from ml.evaluate import discrimination
+    from ml.tracking import configure_mlflow
+
+    train, valid = read_table(train_file), read_table(valid_file)
+    for name, frame in (("train", train), ("valid", valid)):
+        if target not in frame.columns:
+            raise SystemExit(f"target column {target!r} not in the {name} table")
+    exclude = [target] + ([id_column] if id_column else [])
+    spec = dataset.infer_spec(train, exclude)
+    y = pd.to_numeric(train[target], errors="coerce")
+    if not set(y.dropna().unique()) <= {0, 1}:
+        raise SystemExit(f"target {target!r} must be 0/1")
+    train = train[y.notna()].reset_index(drop=True)
+    y = y[y.notna()].astype(int).to_numpy()
+    rng = np.random.default_rng(seed)
+    # No time axis in a user table: calibrate on a stratified 20% of train, never on valid.
+    cal = np.zeros(len(train), dtype=bool)
+    for cls in (0, 1):
+        idx = np.flatnonzero(y == cls)
+        cal[rng.choice(idx, size=max(1, len(idx) // 5), replace=False)] = True
+    X = dataset.model_matrix(train, spec)
+    Xv = dataset.model_matrix(valid, spec)
+    yv = pd.to_numeric(valid[target], errors="coerce").fillna(0).astype(int).to_numpy()
+    cfg, scaling = load_config("model"), load_config("rating_scale")["score_scaling"]
+    configure_mlflow(f"{cfg.get('experiment', 'crm_credit_pd')}_byo")
+    results, models = {}, {}
+    with mlflow.start_run(run_name=f"byo-{Path(train_file).stem}") as run:
+        mlflow.log_params({"train_file": str(train_file), "valid_file": str(valid_file), "target": target,
+                           "numeric": len(spec.numeric), "categorical": len(spec.categorical)})
+        for name in enabled_candidates(cfg):
+            try:
+                model = fit_candidate(name, X[~cal], y[~cal], X[cal], y[cal], spec, cfg, scaling)
+            except ValueError as exc:  # e.g. no feature passes the scorecard's IV selection
+                mlflow.log_param(f"skipped_{name}", str(exc)[:250])
+                continue
+            models[name] = model
+            results[name] = discrimination(yv, model.predict_pd(Xv))
+            mlflow.log_metrics({f"{name}_{k}": v for k, v in results[name].items() if np.isfinite(v)})
+        chosen = choose({n: r["auc"] for n, r in results.items()}, float(cfg["selection"]["scorecard_tolerance"]))
+        pd_valid = models[chosen].predict_pd(Xv)
+        metrics = {k: results[chosen][k] for k in ("auc", "gini", "ks", "brier")}
+        metrics.update({"chosen_model": chosen, "run_id": run.info.run_id,
+                        "candidates": {n: r["auc"] for n, r in results.items()}})
+        mlflow.log_param("chosen", chosen)
+        mlflow.log_metrics({k: metrics[k] for k in ("auc", "gini", "ks", "brier")})
+        mlflow.pyfunc.log_model(name="model", python_model=build_pyfunc(models[chosen]),
+                                pip_requirements=pip_requirements())
+    ids = valid[id_column] if id_column else pd.Series(np.arange(len(valid)), name="row")
+    out = pd.DataFrame({ids.name: ids.to_numpy(), "pd": pd_valid})
+    if str(predictions_out).lower().endswith((".parquet", ".pq")):
+        out.to_parquet(predictions_out, index=False)
+    else:
+        out.to_csv(predictions_out, index=False)
+    Path(metrics_out).write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m ml.train",
+        description="Train without arguments on the marts; or bring your own labelled table (--train ...).")
+    parser.add_argument("--train", help="labelled training table (CSV or Parquet)")
+    parser.add_argument("--valid", help="labelled validation table, used as the holdout")
+    parser.add_argument("--target", help="0/1 target column")
+    parser.add_argument("--id", dest="id_column", help="id column copied to the predictions")
+    parser.add_argument("--predictions-out", help="file for the valid rows' pd (CSV or Parquet)")
+    parser.add_argument("--metrics-out", help="file for the metrics JSON")
+    parser.add_argument("--as-of-date", help="marts mode: use labels matured by this date")
+    args = parser.parse_args(argv)
+    if args.train:
+        missing = [o for o in ("valid", "target", "predictions_out", "metrics_out") if not getattr(args, o)]
+        if missing:
+            parser.error("--train needs " + ", ".join("--" + m.replace("_", "-") for m in missing))
+        metrics = run_byo(args.train, args.valid, args.target, args.id_column, args.predictions_out,
+                          args.metrics_out)
+        print(json.dumps(metrics, indent=2))
+        return 0
+    print(json.dumps(train_and_register(as_of_date=args.as_of_date), indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

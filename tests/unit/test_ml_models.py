@@ -1,0 +1,159 @@
+"""Candidate models, scorecard points and reason codes, the rating output contract (no MLflow)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from common.config import load_config
+from ml.candidates import fit_candidate
+from ml.dataset import TARGET, feature_spec, infer_spec, model_matrix, out_of_time_split
+from ml.evaluate import discrimination, grade_distribution, psi
+from ml.pyfunc_model import OUTPUT_COLUMNS, CreditPDModel, reason_code_map, top_reasons
+from ml.scale import load_master_scale, score_for_pd
+from ml.synthetic import synthetic_frame
+from ml.train import choose
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    return synthetic_frame(n_customers=400, n_snapshots=18, seed=11)
+
+
+@pytest.fixture(scope="module")
+def split(frame):
+    return out_of_time_split(frame)
+
+
+@pytest.fixture(scope="module")
+def fitted(split):
+    spec, cfg = feature_spec(), load_config("model")
+    scaling = load_config("rating_scale")["score_scaling"]
+    X_fit, X_cal = model_matrix(split.fit, spec), model_matrix(split.calibration, spec)
+    return {
+        name: fit_candidate(name, X_fit, split.fit[TARGET], X_cal, split.calibration[TARGET], spec, cfg, scaling)
+        for name in ("scorecard", "decision_tree", "hgb")
+    }
+
+
+def _pyfunc(model) -> CreditPDModel:
+    return CreditPDModel(model, load_config("rating_scale"), load_config("reason_codes"))
+
+
+def test_split_is_out_of_time_and_drops_rows_in_default(frame, split):
+    dates = np.sort(frame["as_of_date"].unique())
+    assert split.holdout["as_of_date"].min() == dates[-3]
+    assert split.fit["as_of_date"].max() < split.calibration["as_of_date"].min()
+    assert split.calibration["as_of_date"].max() < split.holdout["as_of_date"].min()
+    for part in (split.fit, split.calibration, split.holdout):
+        assert part["in_default"].sum() == 0
+
+
+def test_models_beat_the_best_single_feature_on_the_holdout(split, fitted):
+    y = split.holdout[TARGET]
+    single = []
+    for col in feature_spec().numeric:
+        x = split.holdout[col].fillna(split.holdout[col].median())
+        auc = roc_auc_score(y, x)
+        single.append(max(auc, 1 - auc))
+    X_hold = model_matrix(split.holdout, feature_spec())
+    for name in ("scorecard", "hgb"):
+        auc = roc_auc_score(y, fitted[name].predict_pd(X_hold))
+        assert auc > max(single) + 0.03, (name, auc, max(single))
+
+
+def test_calibrated_pd_matches_the_default_rate_on_the_holdout(split, fitted):
+    X_hold = model_matrix(split.holdout, feature_spec())
+    for name, model in fitted.items():
+        ratio = model.predict_pd(X_hold).mean() / split.holdout[TARGET].mean()
+        assert 0.6 < ratio < 1.6, (name, ratio)
+
+
+def test_scorecard_points_add_up_to_the_score(split, fitted):
+    card = fitted["scorecard"]
+    X = model_matrix(split.holdout.head(300), feature_spec())
+    total = card.intercept_points + card.points(X).sum(axis=1).to_numpy()
+    pd_ = card.predict_pd(X)
+    scaling = load_config("rating_scale")["score_scaling"]
+    factor = scaling["pdo"] / np.log(2)
+    unclipped = scaling["base_score"] - factor * np.log(scaling["base_odds"]) + factor * np.log((1 - pd_) / pd_)
+    np.testing.assert_allclose(total, unclipped, atol=1e-6)
+    assert (np.abs(score_for_pd(pd_) - np.clip(total, 300, 850)) <= 0.5 + 1e-9).all()
+
+
+def test_scorecard_reason_codes_are_the_characteristics_that_lost_most_points(split, fitted):
+    card = fitted["scorecard"]
+    rows = split.holdout.head(200).reset_index(drop=True)
+    rated = _pyfunc(card).rate(rows)
+    lost = card.best_points - card.points(model_matrix(rows, feature_spec())).to_numpy()
+    codes = reason_code_map(load_config("reason_codes"), card.selected)
+    for i in range(len(rows)):
+        order = np.argsort(-lost[i])
+        expected = [codes[card.selected[j]] for j in order[:4] if lost[i, j] > 1e-6]
+        assert rated["reason_codes"][i] == expected
+    assert (lost >= -1e-9).all()
+
+
+def test_hgb_reason_codes_are_the_features_that_raise_its_log_odds(split, fitted):
+    hgb = fitted["hgb"]
+    X = model_matrix(split.holdout.head(50), feature_spec())
+    contrib, names = hgb.risk_contributions(X)
+    top = int(np.argmax(contrib[0]))
+    Xe = hgb.encode(X.iloc[[0]])
+    base = hgb._logit_encoded(Xe)[0]
+    Xe[0, top] = hgb.reference[top]
+    assert base - hgb._logit_encoded(Xe)[0] == pytest.approx(contrib[0, top])
+    rated = _pyfunc(hgb).rate(split.holdout.head(50))
+    mapping = reason_code_map(load_config("reason_codes"), names)
+    if contrib[0, top] > 1e-6:
+        assert rated["reason_codes"][0][0] == mapping[names[top]]
+
+
+def test_rating_output_contract_and_default_rule(frame, fitted):
+    rows = frame.sample(120, random_state=1).copy()
+    rows["in_default"] = 0
+    rows.iloc[:5, rows.columns.get_loc("in_default")] = 1
+    dictionary = set(load_config("reason_codes")["codes"])
+    for model in fitted.values():
+        out = _pyfunc(model).predict(None, rows)
+        assert list(out.columns) == OUTPUT_COLUMNS and len(out) == len(rows)
+        assert out["pd_12m"].dtype == float and out["score"].dtype.kind == "i"
+        assert out.loc[:4, "pd_12m"].eq(1.0).all() and out.loc[:4, "rating_grade"].eq("D").all()
+        assert all(r == ["DEF01"] for r in out.loc[:4, "reason_codes"])
+        assert out["reason_codes"].map(len).le(4).all()
+        assert set().union(*out["reason_codes"]) <= dictionary
+        assert not out.loc[5:, "rating_grade"].eq("D").any()
+        # row order: rating a reversed frame gives the reversed output
+        back = _pyfunc(model).predict(None, rows.iloc[::-1])
+        np.testing.assert_allclose(back["pd_12m"].to_numpy()[::-1], out["pd_12m"].to_numpy())
+
+
+def test_choose_prefers_the_scorecard_within_tolerance():
+    assert choose({"scorecard": 0.795, "hgb": 0.80, "decision_tree": 0.7}, 0.01) == "scorecard"
+    assert choose({"scorecard": 0.78, "hgb": 0.80, "decision_tree": 0.7}, 0.01) == "hgb"
+
+
+def test_metrics_and_psi():
+    y = np.array([0, 0, 1, 1])
+    m = discrimination(y, np.array([0.1, 0.2, 0.3, 0.4]))
+    assert m["auc"] == 1.0 and m["gini"] == 1.0 and m["ks"] == 1.0
+    scale = load_master_scale()
+    dist = grade_distribution(np.array([0.001, 0.03, 0.2]), scale)
+    assert psi(dist, dist) == pytest.approx(0.0)
+    assert psi(dist, grade_distribution(np.array([0.2, 0.2, 0.2]), scale)) > 0.25
+
+
+def test_top_reasons_orders_by_size_and_skips_non_positive():
+    contrib = np.array([[0.5, 2.0, -1.0, 0.0, 1.0], [0, 0, 0, 0, 0]])
+    codes = np.array(list("ABCDE"), dtype=object)
+    assert top_reasons(contrib, codes, 4) == [["B", "E", "A"], []]
+
+
+def test_infer_spec_types_columns_of_a_user_table():
+    table = pd.DataFrame({"id": [1, 2], "y": [0, 1], "a": [1.5, None], "b": ["x", None], "c": ["1", "2"]})
+    spec = infer_spec(table, exclude=["id", "y"])
+    assert spec.numeric == ("a", "c") and spec.categorical == ("b",)
+    X = model_matrix(table, spec)
+    assert X["b"].tolist() == ["x", "__missing__"] and np.isnan(X["a"][1])
