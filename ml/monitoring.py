@@ -1,0 +1,137 @@
+"""Model monitoring per rated date: grade distribution, PSI against training, back-test of cohorts."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+import numpy as np
+import psycopg2.extensions
+
+PSI_FLOOR = 1e-4  # share used for a grade empty on one side, so PSI stays finite
+
+
+def grade_distribution(counts: dict[str, int]) -> dict[str, float]:
+    """Share of rows per grade."""
+    total = sum(counts.values())
+    return {g: (n / total if total else 0.0) for g, n in sorted(counts.items())}
+
+
+def psi(actual: dict[str, float], expected: dict[str, float] | None) -> float | None:
+    """Population stability index of the grade distribution against the training distribution.
+
+    Rule of thumb: < 0.10 stable, 0.10-0.25 some shift, > 0.25 a material shift.
+    """
+    if not expected:
+        return None
+    grades = sorted(set(actual) | set(expected))
+    a = np.array([max(actual.get(g, 0.0), PSI_FLOOR) for g in grades])
+    e = np.array([max(float(expected.get(g, 0.0)), PSI_FLOOR) for g in grades])
+    a, e = a / a.sum(), e / e.sum()
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def parse_train_distribution(tag: str | None) -> dict[str, float] | None:
+    """The model version tag `train_grade_distribution` (JSON {grade: share}), if any."""
+    if not tag:
+        return None
+    data = json.loads(tag)
+    return {str(k): float(v) for k, v in data.items()}
+
+
+_LATEST_COHORT_SQL = """
+select max(l.as_of_date)
+from marts.customer_default_labels as l
+where l.as_of_date <= %(d)s
+    and exists (select 1 from ratings.model_monitoring as m where m.as_of_date = l.as_of_date)
+"""
+
+_BACKTEST_SQL = """
+select
+    r.rating_grade,
+    count(*) as customers,
+    sum(l.default_flag::int) as defaults,
+    avg(r.pd_12m) as mean_pd,
+    max(l.horizon_end_date) as horizon_end_date
+from ratings.customer_ratings as r
+inner join marts.customer_default_labels as l
+    on l.customer_id = r.customer_id and l.as_of_date = r.as_of_date
+where r.as_of_date = %(c)s
+group by r.rating_grade
+"""
+
+
+def backtest(cur: psycopg2.extensions.cursor, as_of_date: date, grade_order: list[str]) -> dict[str, Any] | None:
+    """Realised default rate per grade for the latest matured cohort rated on or before as_of_date.
+
+    A cohort is a rated date whose labels exist in marts.customer_default_labels (its horizon has
+    passed). None when the labels table is missing or no rated cohort has matured yet.
+    """
+    cur.execute("select to_regclass('marts.customer_default_labels') is not null")
+    if not cur.fetchone()[0]:
+        return None
+    cur.execute(_LATEST_COHORT_SQL, {"d": as_of_date})
+    cohort = cur.fetchone()[0]
+    if cohort is None:
+        return None
+    cur.execute(_BACKTEST_SQL, {"c": cohort})
+    rows = cur.fetchall()
+    if not rows:
+        return None
+    rank = {g: i for i, g in enumerate(grade_order)}
+    rows.sort(key=lambda r: rank.get(r[0], len(rank)))
+    grades = {
+        g: {
+            "customers": int(n),
+            "defaults": int(d or 0),
+            "default_rate": (int(d or 0) / int(n)) if n else None,
+            "mean_pd": float(pd_) if pd_ is not None else None,
+        }
+        for g, n, d, pd_, _ in rows
+    }
+    customers = sum(v["customers"] for v in grades.values())
+    defaults = sum(v["defaults"] for v in grades.values())
+    return {
+        "cohort_date": cohort.isoformat(),
+        "horizon_end_date": max(r[4] for r in rows).isoformat() if rows[0][4] is not None else None,
+        "customers": customers,
+        "defaults": defaults,
+        "default_rate": defaults / customers if customers else None,
+        "grades": grades,
+    }
+
+
+def write_monitoring(
+    cur: psycopg2.extensions.cursor,
+    *,
+    as_of_date: date,
+    model_name: str,
+    model_version: str,
+    run_id: str,
+    scale_version: str,
+    grade_counts: dict[str, int],
+    train_distribution: dict[str, float] | None,
+) -> dict[str, Any]:
+    """Replace the model_monitoring row of as_of_date (inside the publishing transaction)."""
+    distribution = grade_distribution(grade_counts)
+    value = psi(distribution, train_distribution)
+    cur.execute("delete from ratings.model_monitoring where as_of_date = %s", (as_of_date,))
+    cur.execute(
+        "insert into ratings.model_monitoring (as_of_date, model_name, model_version, rows_scored,"
+        " grade_distribution, psi, backtest, run_id, scale_version)"
+        " values (%s, %s, %s, %s, %s, %s, null, %s, %s)",
+        (as_of_date, model_name, model_version, sum(grade_counts.values()), json.dumps(distribution),
+         value, run_id, scale_version),
+    )
+    return {"grade_distribution": distribution, "psi": value}
+
+
+def update_backtest(cur: psycopg2.extensions.cursor, as_of_date: date, grade_order: list[str]) -> dict | None:
+    """Fill the back-test of as_of_date's monitoring row (after its ratings are written)."""
+    result = backtest(cur, as_of_date, grade_order)
+    cur.execute(
+        "update ratings.model_monitoring set backtest = %s where as_of_date = %s",
+        (json.dumps(result) if result is not None else None, as_of_date),
+    )
+    return result

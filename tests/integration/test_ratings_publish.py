@@ -1,0 +1,281 @@
+"""Scoring and publishing ratings.* with a real registered MLflow model on a real warehouse."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+import mlflow
+import numpy as np
+import pandas as pd
+import psycopg2
+import pytest
+from mlflow import MlflowClient
+from sklearn.linear_model import LogisticRegression
+
+from common.config import load_config
+from common.warehouse import copy_rows, transaction
+from ml.publish import Champion, load_champion, score_and_publish
+from ml.scale import load_master_scale, score_for_pd
+
+MODEL_NAME = "crm_credit_pd"
+MODEL_FEATURES = ["dpd_current", "limit_utilisation", "share_paid_late_12m", "complaint_count_3m",
+                  "bureau_score_change_6m"]
+REASONS = {"dpd_current": "PAY01", "limit_utilisation": "EXP02", "share_paid_late_12m": "PAY05",
+           "complaint_count_3m": "CMP01", "bureau_score_change_6m": "BUR01"}
+
+_SQL_TYPES = {"numeric": "double precision", "categorical": "text", "flag": "integer", "date": "date"}
+
+
+# --- helpers shared with the other ratings/warnings tests -----------------------------------------
+
+def create_feature_mart(url: str) -> list[str]:
+    """marts.customer_features with the columns of config/features.yml (what dbt builds)."""
+    spec = load_config("features")
+    cols = [f'"{f["name"]}" {_SQL_TYPES[f["kind"]]}' for f in spec["features"]]
+    with transaction(url) as cur:
+        cur.execute(
+            "create table if not exists marts.customer_features (customer_id text not null,"
+            f" as_of_date date not null, {', '.join(cols)}, primary key (customer_id, as_of_date))"
+        )
+    return ["customer_id", "as_of_date"] + [f["name"] for f in spec["features"]]
+
+
+def synthetic_features(n: int, as_of_date: date, seed: int = 0) -> pd.DataFrame:
+    """n customers' feature rows for one date, with a few in default and a few 30+ days past due."""
+    rng = np.random.default_rng(seed)
+    spec = load_config("features")
+    frame = pd.DataFrame({"customer_id": [f"c{i:06d}" for i in range(n)], "as_of_date": as_of_date})
+    for f in spec["features"]:
+        if f["kind"] == "numeric":
+            frame[f["name"]] = rng.gamma(2.0, 2.0, n).round(2)
+    frame["industry"] = rng.choice(["retail", "construction", "it"], n)
+    frame["region"] = rng.choice(["north", "south"], n)
+    frame["size_band"] = rng.choice(["small", "medium"], n)
+    frame["dpd_current"] = np.where(rng.random(n) < 0.1, rng.integers(31, 120, n), rng.integers(0, 10, n))
+    frame["credit_limit"] = rng.choice([10_000.0, 50_000.0, 100_000.0], n)
+    frame["open_receivables"] = (frame["credit_limit"] * rng.uniform(0, 1.1, n)).round(2)
+    frame["limit_utilisation"] = frame["open_receivables"] / frame["credit_limit"]
+    frame["invoice_amount_12m"] = rng.uniform(10_000, 600_000, n).round(2)
+    frame["share_paid_late_12m"] = rng.uniform(0, 1, n)
+    frame["complaint_count_3m"] = rng.poisson(0.3, n)
+    frame["complaint_count_12m"] = frame["complaint_count_3m"] + rng.poisson(0.5, n)
+    frame["bureau_score_change_6m"] = rng.normal(0, 60, n).round()
+    frame["in_default"] = (rng.random(n) < 0.03).astype(int)
+    frame["last_default_date"] = np.where(frame["in_default"] == 1, as_of_date - timedelta(days=10), None)
+    return frame
+
+
+def load_features(url: str, frame: pd.DataFrame) -> None:
+    columns = create_feature_mart(url)
+    out = frame.copy()
+    for c in columns:
+        if c not in out:
+            out[c] = None
+    out["in_default"] = out["in_default"].astype("Int64")
+    with transaction(url) as cur:
+        cur.execute("delete from marts.customer_features where as_of_date = any(%s)",
+                    (sorted(set(out["as_of_date"])),))
+        copy_rows(cur, "marts.customer_features", columns, out)
+
+
+class ContractModel(mlflow.pyfunc.PythonModel):
+    """A small logistic PD model obeying the scoring contract: pd_12m, score, rating_grade, reason_codes."""
+
+    def __init__(self, clf: LogisticRegression, features: list[str], means: np.ndarray) -> None:
+        self.clf, self.features, self.means = clf, features, means
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:  # noqa: ANN001
+        x = model_input[self.features].apply(pd.to_numeric, errors="coerce").fillna(0).to_numpy(float)
+        pd_12m = self.clf.predict_proba(x)[:, 1]
+        in_default = pd.to_numeric(model_input["in_default"], errors="coerce").fillna(0).to_numpy() >= 1
+        pd_12m = np.where(in_default, 1.0, pd_12m)
+        grades = load_master_scale().grade_for_pd(pd_12m, in_default)
+        contrib = (x - self.means) * self.clf.coef_[0]
+        top = np.argsort(-contrib, axis=1)[:, :4]
+        codes = [[REASONS[self.features[j]] for j in row if contrib[i, j] > 0] for i, row in enumerate(top)]
+        return pd.DataFrame({"pd_12m": pd_12m, "score": score_for_pd(pd_12m), "rating_grade": grades,
+                             "reason_codes": codes})
+
+
+def register_contract_model(seed: int = 0) -> str:
+    """Fit, log and register a ContractModel as crm_credit_pd @champion; returns the version."""
+    train = synthetic_features(2_000, date(2025, 1, 31), seed)
+    x = train[MODEL_FEATURES].to_numpy(float)
+    logit = -4.5 + 0.04 * train["dpd_current"] + 1.5 * train["share_paid_late_12m"] - 0.01 * train[
+        "bureau_score_change_6m"]
+    y = np.random.default_rng(seed).random(len(train)) < 1 / (1 + np.exp(-logit))
+    clf = LogisticRegression(max_iter=1000).fit(x, y)
+    model = ContractModel(clf, MODEL_FEATURES, x.mean(axis=0))
+    grades = model.predict(None, train)["rating_grade"].value_counts(normalize=True).to_dict()
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(name="model", python_model=model, registered_model_name=MODEL_NAME,
+                                       pip_requirements=["scikit-learn", "pandas", "numpy"])
+    version = str(info.registered_model_version)
+    client = MlflowClient()
+    client.set_registered_model_alias(MODEL_NAME, "champion", version)
+    client.set_model_version_tag(MODEL_NAME, version, "train_grade_distribution", json.dumps(grades))
+    return version
+
+
+def rows(url: str, query: str, params: tuple = ()) -> list[tuple]:
+    with transaction(url) as cur:
+        cur.execute(query, params)
+        return cur.fetchall()
+
+
+# --- tests ------------------------------------------------------------------------------------------
+
+D1, D2, D3 = date(2026, 1, 29), date(2026, 1, 30), date(2026, 1, 31)
+N = 300
+
+
+@pytest.fixture(scope="module")
+def champion_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """One registered champion for the module (logging a model costs seconds): (tracking uri, version)."""
+    folder = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MLFLOW_TRACKING_URI", uri)
+    mp.setenv("MLFLOW_ARTIFACT_ROOT", str(folder / "artifacts"))
+    mlflow.set_tracking_uri(uri)
+    exp = mlflow.create_experiment("ratings-test", artifact_location=(folder / "artifacts").as_uri())
+    mlflow.set_experiment(experiment_id=exp)
+    version = register_contract_model()
+    yield uri, version
+    mp.undo()
+
+
+@pytest.fixture
+def champion(champion_store: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> Champion:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", champion_store[0])
+    return load_champion(MODEL_NAME)
+
+
+def _ratings(url: str, d: date) -> list[tuple]:
+    return rows(url, "select customer_id, as_of_date, pd_12m, score, rating_grade, risk_segment,"
+                " current_credit_limit, recommended_credit_limit, decision, decision_rationale, reason_codes,"
+                " model_name, model_version, run_id from ratings.customer_ratings where as_of_date = %s"
+                " order by customer_id", (d,))
+
+
+def _warnings(url: str) -> list[tuple]:
+    return rows(url, "select warning_id, customer_id, rule_code, severity, metric_value, threshold, message,"
+                " first_seen_date, last_seen_date, status, resolved_date from ratings.credit_warnings"
+                " order by customer_id, rule_code, first_seen_date")
+
+
+def test_champion_is_loaded_by_alias_with_its_training_distribution(champion: Champion,
+                                                                     champion_store: tuple) -> None:
+    assert champion.version == champion_store[1]
+    assert champion.train_distribution and abs(sum(champion.train_distribution.values()) - 1) < 1e-9
+
+
+def test_publish_writes_every_active_customer_per_the_bi_contract(warehouse_url: str, champion: Champion) -> None:
+    load_features(warehouse_url, synthetic_features(N, D1))
+    result = score_and_publish(D1, "run-1", warehouse_url, champion=champion, chunk_size=128)
+    assert result.rows_scored == N and sum(result.grade_counts.values()) == N
+    assert result.model_version == champion.version
+    got = _ratings(warehouse_url, D1)
+    assert len(got) == N
+    assert {r[12] for r in got} == {champion.version} and {r[13] for r in got} == {"run-1"}
+    assert {r[8] for r in got} <= {"approve", "review", "reduce", "hold"}
+    assert all(isinstance(r[10], list) and len(r[10]) <= 4 for r in got)
+    defaults = rows(warehouse_url, "select count(*) from ratings.customer_ratings where rating_grade = 'D'"
+                    " and decision = 'hold' and recommended_credit_limit = 0")[0][0]
+    assert defaults == rows(warehouse_url, "select count(*) from marts.customer_features where in_default = 1")[0][0]
+    scale = rows(warehouse_url, "select grade, grade_rank, description from ratings.rating_master_scale"
+                 " order by grade_rank")
+    assert len(scale) == 9 and scale[-1][0] == "D" and all(r[2] for r in scale)
+    mon = rows(warehouse_url, "select rows_scored, grade_distribution, psi, model_version"
+               " from ratings.model_monitoring where as_of_date = %s", (D1,))[0]
+    assert mon[0] == N and abs(sum(mon[1].values()) - 1) < 1e-9 and mon[2] is not None and mon[3] == champion.version
+    assert result.warnings_opened > 0 and result.new_critical_warnings
+    assert rows(warehouse_url, "select count(*) from ratings_stage.customer_ratings")[0][0] == 0
+    current = rows(warehouse_url, "select count(*), min(next_review_date) from ratings.current_customer_ratings")
+    assert current[0][0] == N and current[0][1] > D1
+
+
+def test_rerun_of_a_date_gives_identical_rows(warehouse_url: str, champion: Champion) -> None:
+    load_features(warehouse_url, synthetic_features(N, D1))
+    first = score_and_publish(D1, "run-1", warehouse_url, champion=champion)
+    ratings, warnings = _ratings(warehouse_url, D1), _warnings(warehouse_url)
+    monitoring = rows(warehouse_url, "select rows_scored, grade_distribution, psi from ratings.model_monitoring")
+    again = score_and_publish(D1, "run-1", warehouse_url, champion=champion)
+    assert _ratings(warehouse_url, D1) == ratings
+    assert _warnings(warehouse_url) == warnings  # same episodes, same warning ids
+    assert rows(warehouse_url, "select rows_scored, grade_distribution, psi from ratings.model_monitoring") == monitoring
+    assert again.grade_counts == first.grade_counts and again.warnings_opened == first.warnings_opened
+    assert rows(warehouse_url, "select count(*) from ratings.customer_ratings")[0][0] == N
+
+
+def test_backfill_rates_each_date_with_the_model_version_and_backtests_matured_cohorts(
+    warehouse_url: str, champion: Champion
+) -> None:
+    for i, d in enumerate((D1, D2, D3)):
+        load_features(warehouse_url, synthetic_features(N, d, seed=i))
+    with transaction(warehouse_url) as cur:  # labels of the D1 cohort have matured
+        cur.execute("create table marts.customer_default_labels (customer_id text, as_of_date date,"
+                    " horizon_end_date date, default_flag integer, first_default_date date)")
+        cur.execute("insert into marts.customer_default_labels select customer_id, as_of_date, as_of_date + 365,"
+                    " (dpd_current > 30)::int, null from marts.customer_features where as_of_date = %s", (D1,))
+    for d in (D3, D1, D2):  # any order
+        score_and_publish(d, f"backfill-{d}", warehouse_url, champion=champion)
+    per_date = rows(warehouse_url, "select as_of_date, count(*), min(model_version), max(model_version),"
+                    " min(run_id) from ratings.customer_ratings group by 1 order by 1")
+    assert per_date == [(d, N, champion.version, champion.version, f"backfill-{d}") for d in (D1, D2, D3)]
+    mon = rows(warehouse_url, "select as_of_date, model_version, backtest from ratings.model_monitoring order by 1")
+    assert [m[1] for m in mon] == [champion.version] * 3
+    # D3 was published before D1 was rated, so no rated cohort had matured then; D1 and D2 see it.
+    assert mon[2][2] is None
+    assert mon[0][2] == mon[1][2]
+    backtest = mon[1][2]
+    assert backtest["cohort_date"] == D1.isoformat() and backtest["customers"] == N
+    assert backtest["defaults"] == rows(warehouse_url, "select count(*) from marts.customer_features"
+                                        " where as_of_date = %s and dpd_current > 30", (D1,))[0][0]
+    assert backtest["grades"]["D"]["default_rate"] is not None
+
+
+def test_failed_gate_or_failing_model_leaves_the_previous_state(warehouse_url: str, champion: Champion) -> None:
+    load_features(warehouse_url, synthetic_features(N, D1))
+    score_and_publish(D1, "run-1", warehouse_url, champion=champion)
+    before = _ratings(warehouse_url, D1), _warnings(warehouse_url)
+    load_features(warehouse_url, synthetic_features(N, D1, seed=42))  # the snapshot changed
+
+    seen = {}
+
+    def failing_gate(**kwargs) -> None:
+        seen.update(kwargs)
+        staged = rows(kwargs["url"], f"select count(*) from {kwargs['table']} where run_id = %s",
+                      (kwargs["run_id"],))[0][0]
+        assert staged == N
+        raise RuntimeError("quality gate failed")
+
+    with pytest.raises(RuntimeError, match="quality gate failed"):
+        score_and_publish(D1, "run-2", warehouse_url, champion=champion, gate=failing_gate)
+    assert seen["as_of_date"] == D1 and seen["table"] == "ratings_stage.customer_ratings"
+    assert (_ratings(warehouse_url, D1), _warnings(warehouse_url)) == before
+
+    class Broken:
+        def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+            return pd.DataFrame({"pd_12m": [2.0] * len(frame), "score": 1, "rating_grade": "A",
+                                 "reason_codes": [[]] * len(frame)})
+
+    broken = Champion(MODEL_NAME, "99", Broken())
+    with pytest.raises(ValueError, match="probability"):
+        score_and_publish(D1, "run-3", warehouse_url, champion=broken)
+    assert (_ratings(warehouse_url, D1), _warnings(warehouse_url)) == before
+
+
+def test_publishing_a_date_without_a_snapshot_fails_loudly(warehouse_url: str, champion: Champion) -> None:
+    create_feature_mart(warehouse_url)
+    with pytest.raises(ValueError, match="nothing to score"):
+        score_and_publish(D1, "run-1", warehouse_url, champion=champion)
+
+
+def test_decision_outside_the_contract_is_refused_by_the_table(warehouse_url: str) -> None:
+    with pytest.raises(psycopg2.errors.CheckViolation), transaction(warehouse_url) as cur:
+        cur.execute("insert into ratings.customer_ratings (customer_id, as_of_date, pd_12m, score, rating_grade,"
+                    " risk_segment, recommended_credit_limit, decision, decision_rationale, model_name,"
+                    " model_version, run_id, scored_at) values ('c', %s, 0.1, 500, 'B', 'high', 0, 'maybe', 'x',"
+                    " 'm', '1', 'r', now())", (D1,))

@@ -1,0 +1,199 @@
+"""Segments, limit policy, decisions, warning rules and PSI on crafted frames (no database)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.limits import decide, load_limit_policy, recommended_limits
+from ml.monitoring import grade_distribution, psi
+from ml.publish import RatingContext, _pg_text_array, check_predictions, rate_frame
+from ml.scale import load_master_scale
+from ml.segments import load_segments, segment_for_grade
+from ml.warnings_rules import evaluate_rules, load_rules, ref_column
+
+
+@pytest.fixture(scope="module")
+def ctx() -> RatingContext:
+    return RatingContext.from_config()
+
+
+def test_every_grade_has_exactly_one_segment_with_a_review_frequency(ctx: RatingContext) -> None:
+    grades = [g.grade for g in ctx.scale.grades]
+    segs = segment_for_grade(np.array(grades, dtype=object), ctx.segments)
+    assert list(segs) == ["low"] * 3 + ["medium"] * 2 + ["high"] * 2 + ["very_high"] * 2
+    months = {s.name: s.review_frequency_months for s in ctx.segments}
+    assert months == {"low": 12, "medium": 6, "high": 3, "very_high": 1}
+
+
+def test_segments_config_missing_a_grade_is_refused() -> None:
+    config = {"segments": [{"name": "all", "grades": ["AAA"], "review_frequency_months": 1, "description": "x"}]}
+    with pytest.raises(ValueError, match="exactly once"):
+        load_segments(config, load_master_scale())
+
+
+def test_segment_name_that_is_not_an_identifier_is_refused() -> None:
+    scale = load_master_scale()
+    config = {"segments": [{"name": "low; drop table x", "grades": [g.grade for g in scale.grades],
+                            "review_frequency_months": 1, "description": "x"}]}
+    with pytest.raises(ValueError, match="lower_snake_case"):
+        load_segments(config, scale)
+
+
+def _limit_frame(**cols) -> pd.DataFrame:
+    base = {
+        "rating_grade": ["A"], "invoice_amount_12m": [120_000.0], "open_receivables": [10_000.0],
+        "credit_limit": [20_000.0],
+    }
+    base.update(cols)
+    return pd.DataFrame(base)
+
+
+def test_recommended_limit_is_months_of_sales_rounded_down(ctx: RatingContext) -> None:
+    # A: 2 months of 10,000 monthly sales = 20,000; increase cap 30,000; rounded to 1,000.
+    frame = _limit_frame(invoice_amount_12m=[125_000.0])
+    assert recommended_limits(frame, ctx.policy)[0] == 20_000  # 20,833 rounded down
+
+
+def test_recommended_limit_covers_exposure_for_good_grades_but_not_for_weak(ctx: RatingContext) -> None:
+    good = _limit_frame(rating_grade=["AA"], invoice_amount_12m=[12_000.0], open_receivables=[15_000.0])
+    weak = _limit_frame(rating_grade=["B"], invoice_amount_12m=[12_000.0], open_receivables=[15_000.0])
+    assert recommended_limits(good, ctx.policy)[0] == 16_000  # 15,000 x 1.10 = 16,500 -> 16,000
+    assert recommended_limits(weak, ctx.policy)[0] == 0  # 0.75 x 1,000 = 750 -> 0
+
+
+def test_recommended_limit_respects_increase_cap_new_customer_cap_and_house_limit(ctx: RatingContext) -> None:
+    frame = pd.DataFrame({
+        "rating_grade": ["AAA", "AAA", "AAA"],
+        "invoice_amount_12m": [1_200_000.0, 1_200_000.0, 1e9],
+        "open_receivables": [0.0, 0.0, 0.0],
+        "credit_limit": [100_000.0, np.nan, 1e8],
+    })
+    assert list(recommended_limits(frame, ctx.policy)) == [150_000, 50_000, 2_000_000]
+
+
+def test_default_grade_gets_zero_limit_and_hold(ctx: RatingContext) -> None:
+    frame = _limit_frame(rating_grade=["D"], risk_segment=["very_high"], dpd_current=[0], limit_utilisation=[0.5])
+    frame["recommended_credit_limit"] = recommended_limits(frame, ctx.policy)
+    decision, rationale = decide(frame, ctx.policy)
+    assert frame["recommended_credit_limit"][0] == 0
+    assert decision[0] == "hold" and "default" in rationale[0]
+
+
+def test_decisions_follow_hold_reduce_review_approve_order(ctx: RatingContext) -> None:
+    frame = pd.DataFrame({
+        "rating_grade": ["A", "BBB", "B", "A", "AA"],
+        "risk_segment": ["low", "medium", "high", "low", "low"],
+        "recommended_credit_limit": [20_000, 5_000, 20_000, 20_000, 20_000],
+        "credit_limit": [20_000, 20_000, 20_000, 20_000, 20_000],
+        "dpd_current": [120, 0, 0, 0, 0],
+        "limit_utilisation": [0.5, 0.5, 0.5, 0.95, 0.5],
+    })
+    decision, rationale = decide(frame, ctx.policy)
+    assert list(decision) == ["hold", "reduce", "review", "review", "approve"]
+    assert rationale[0].startswith("Hold: 120 days past due")
+    assert "utilisation 95%" in rationale[3]
+    assert all(len(r) < 200 for r in rationale)
+
+
+def test_limit_policy_refuses_unknown_grades() -> None:
+    scale = load_master_scale()
+    from common.config import load_config
+
+    config = dict(load_config("limits"))
+    config["months_of_sales"] = {"AAA": 1.0}
+    with pytest.raises(ValueError, match="each grade"):
+        load_limit_policy(config, scale)
+
+
+def test_all_configured_rules_load_with_their_thresholds() -> None:
+    rules = {r.code: r for r in load_rules()}
+    assert {"PD_HIGH", "DOWNGRADE_2N", "DPD_30", "UTILISATION_90", "SCORE_DROP_30D", "COMPLAINT_SPIKE",
+            "BUREAU_DOWNGRADE", "NEW_DEFAULT"} <= set(rules)
+    assert rules["DPD_30"].comparison == "gt" and rules["DPD_30"].threshold == 30
+    assert rules["DPD_30"].severity == "critical"
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ({"code": "x-1"}, "UPPER_SNAKE_CASE"),
+        ({"metric": "pd_12m; drop"}, "unknown metric"),
+        ({"comparison": "between"}, "comparison"),
+        ({"severity": "fatal"}, "severity"),
+        ({"metric": "score_drop"}, "lookback_days"),
+    ],
+)
+def test_invalid_rule_config_is_refused(bad: dict, match: str) -> None:
+    rule = {"code": "OK_RULE", "description": "d", "metric": "pd_12m", "comparison": "gt", "threshold": 1,
+            "severity": "info"}
+    rule.update(bad)
+    with pytest.raises(ValueError, match=match):
+        load_rules({"rules": [rule]})
+
+
+def test_rules_fire_on_their_thresholds_and_not_on_missing_values() -> None:
+    rules = load_rules()
+    d = date(2026, 3, 31)
+    frame = pd.DataFrame({
+        "customer_id": ["hit", "calm", "nulls"],
+        "as_of_date": [d, d, d],
+        "pd_12m": [0.2, 0.01, 0.01],
+        "score": [500, 700, 700],
+        "grade_rank": [7, 3, 3],
+        ref_column("grade_rank", 30): [4.0, 3.0, np.nan],
+        ref_column("score", 30): [560.0, 700.0, np.nan],
+        "dpd_current": [31, 30, None],
+        "limit_utilisation": [0.95, 0.9, None],
+        "complaint_count_3m": [3, 1, None],
+        "complaint_count_12m": [3, 4, None],
+        "bureau_score_change_6m": [-150, -99, None],
+        "in_default": [1, 0, None],
+        "last_default_date": [date(2026, 3, 10), None, None],
+    })
+    hits = evaluate_rules(frame, rules, "7")
+    assert set(hits.loc[hits.customer_id == "hit", "rule_code"]) == {r.code for r in rules}
+    assert hits.loc[hits.customer_id != "hit"].empty
+    dpd = hits.loc[hits.rule_code == "DPD_30"].iloc[0]
+    assert dpd.metric_value == 31 and dpd.threshold == 30 and dpd.severity == "critical"
+    assert "> 30" in dpd.message and dpd.model_version == "7"
+    assert hits.loc[hits.rule_code == "NEW_DEFAULT", "metric_value"].iloc[0] == 21
+
+
+def test_psi_is_zero_for_the_same_distribution_and_grows_with_shift() -> None:
+    train = {"A": 0.5, "B": 0.5}
+    assert psi(grade_distribution({"A": 50, "B": 50}), train) == pytest.approx(0.0)
+    assert psi(grade_distribution({"A": 90, "B": 10}), train) > 0.25
+    assert psi({"A": 1.0}, None) is None
+
+
+def test_model_output_breaking_the_contract_is_refused(ctx: RatingContext) -> None:
+    good = pd.DataFrame({"pd_12m": [0.01], "score": [650], "rating_grade": ["BBB"], "reason_codes": [["PAY01"]]})
+    check_predictions(good, 1, ctx.scale)
+    with pytest.raises(ValueError, match="rows"):
+        check_predictions(good, 2, ctx.scale)
+    with pytest.raises(ValueError, match="master scale"):
+        check_predictions(good.assign(rating_grade=["Z"]), 1, ctx.scale)
+    with pytest.raises(ValueError, match="probability"):
+        check_predictions(good.assign(pd_12m=[1.5]), 1, ctx.scale)
+
+
+def test_rate_frame_adds_segment_limit_and_decision(ctx: RatingContext) -> None:
+    features = pd.DataFrame({
+        "customer_id": ["c1"], "as_of_date": [date(2026, 1, 31)], "invoice_amount_12m": [120_000.0],
+        "open_receivables": [5_000.0], "credit_limit": [10_000.0], "dpd_current": [0], "limit_utilisation": [0.5],
+    })
+    pred = pd.DataFrame({"pd_12m": [0.03], "score": [590], "rating_grade": ["BB"], "reason_codes": [["PAY01"]]})
+    rated = rate_frame(features, pred, ctx)
+    row = rated.iloc[0]
+    assert (row.risk_segment, row.grade_rank, row.decision) == ("medium", 5, "approve")
+    assert row.recommended_credit_limit == 10_000  # 1 month = 10,000, cap +50% = 15,000
+
+
+def test_reason_codes_become_a_postgres_text_array_literal() -> None:
+    assert _pg_text_array(["PAY01", 'we"ird']) == '{"PAY01","we\\"ird"}'
+    assert _pg_text_array([]) == "{}"
+    assert _pg_text_array(None) == "{}"
