@@ -100,7 +100,7 @@ def main() -> None:
 
         print(f"demo: simulating {args.customers:,} customers, {args.history_start} .. {args.as_of}", flush=True)
         simulate(args.customers, args.history_start, args.as_of, seed=args.seed)
-        load_history(args.history_start, args.as_of)
+        load_history(args.as_of)
         _mark_done(marker)
     run_date = args.as_of + timedelta(days=1)  # the run for interval [D, D+1) starts at D+1
     print(f"demo: airflow dags test crm_credit_risk_daily {run_date} (rates {args.as_of})", flush=True)

@@ -34,7 +34,7 @@ def test_daily_run_rates_every_active_customer_once_and_rerun_adds_no_rows(pipel
     from pipeline.bootstrap import load_history
 
     simulate(400, HISTORY_START, AS_OF, seed=11, verbose=False)
-    load_history(HISTORY_START, AS_OF, url=pipeline_dbs.warehouse, verbose=False)
+    load_history(AS_OF, verbose=False)
 
     _run_day(daily_dag, AS_OF)
 
