@@ -1,0 +1,150 @@
+"""Warning episodes on crafted data: open, continue, resolve; reruns and out-of-order backfills."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pandas as pd
+import psycopg2
+import pytest
+
+from common.warehouse import transaction
+from ml.publish import Champion, score_and_publish
+from tests.integration.test_ratings_publish import load_features, rows
+
+D1, D2, D3 = date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)
+
+
+class CraftedModel:
+    """Returns the PD/score/grade set per customer by the test (reads only customer_id)."""
+
+    def __init__(self) -> None:
+        self.by_customer: dict[str, tuple[float, int, str]] = {}
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        out = [self.by_customer.get(c, (0.006, 680, "A")) for c in frame["customer_id"]]
+        return pd.DataFrame({"pd_12m": [o[0] for o in out], "score": [o[1] for o in out],
+                             "rating_grade": [o[2] for o in out], "reason_codes": [["PAY01"]] * len(out)})
+
+
+def features(d: date, dpd: dict[str, int]) -> pd.DataFrame:
+    """Calm customers c1..c4 except the days past due given."""
+    ids = ["c1", "c2", "c3", "c4"]
+    return pd.DataFrame({
+        "customer_id": ids, "as_of_date": d, "dpd_current": [dpd.get(c, 0) for c in ids],
+        "credit_limit": 50_000.0, "open_receivables": 10_000.0, "limit_utilisation": 0.2,
+        "invoice_amount_12m": 240_000.0, "complaint_count_3m": 0, "complaint_count_12m": 0,
+        "bureau_score_change_6m": 0.0, "in_default": 0, "last_default_date": None,
+    })
+
+
+# DPD_30 holds for: c1 on D1, D2 (clears D3); c2 from D2 on; c3 on D1 and D3 (gap on D2).
+SCENARIO = {D1: {"c1": 45, "c3": 40}, D2: {"c1": 50, "c2": 35}, D3: {"c2": 60, "c3": 31}}
+
+
+def publish(url: str, d: date, model: CraftedModel | None = None, dpd: dict | None = None):
+    load_features(url, features(d, SCENARIO[d] if dpd is None else dpd))
+    return score_and_publish(d, f"run-{d}", url, champion=Champion("crm_credit_pd", "3", model or CraftedModel()))
+
+
+def episodes(url: str) -> list[tuple]:
+    return rows(url, "select customer_id, first_seen_date, last_seen_date, status, resolved_date, metric_value"
+                " from ratings.credit_warnings where rule_code = 'DPD_30' order by 1, 2")
+
+
+EXPECTED = [
+    ("c1", D1, D2, "resolved", D3, 50.0),
+    ("c2", D2, D3, "open", None, 60.0),
+    ("c3", D1, D1, "resolved", D2, 40.0),
+    ("c3", D3, D3, "open", None, 31.0),
+]
+
+
+def test_episode_opens_continues_and_resolves(warehouse_url: str) -> None:
+    r1 = publish(warehouse_url, D1)
+    assert (r1.warnings_opened, r1.warnings_continued, r1.warnings_resolved) == (2, 0, 0)
+    assert {w["customer_id"] for w in r1.new_critical_warnings} == {"c1", "c3"}
+    r2 = publish(warehouse_url, D2)
+    assert (r2.warnings_opened, r2.warnings_continued, r2.warnings_resolved) == (1, 1, 1)
+    open_after_d2 = rows(warehouse_url, "select customer_id, first_seen_date, last_seen_date, days_open"
+                         " from ratings.open_credit_warnings order by 1")
+    assert open_after_d2 == [("c1", D1, D2, 2), ("c2", D2, D2, 1)]
+    r3 = publish(warehouse_url, D3)
+    assert (r3.warnings_opened, r3.warnings_continued, r3.warnings_resolved) == (1, 1, 1)
+    assert [w["customer_id"] for w in r3.new_critical_warnings] == ["c3"]
+    assert episodes(warehouse_url) == EXPECTED
+    # never a duplicate per day: one observation per customer, rule and date
+    assert rows(warehouse_url, "select count(*), count(distinct (customer_id, rule_code, as_of_date))"
+                " from ratings.warning_observations")[0] == (6, 6)
+
+
+def test_rerun_keeps_episodes_and_warning_ids(warehouse_url: str) -> None:
+    for d in (D1, D2, D3):
+        publish(warehouse_url, d)
+    before = rows(warehouse_url, "select * from ratings.credit_warnings order by warning_id")
+    publish(warehouse_url, D2)
+    publish(warehouse_url, D3)
+    assert rows(warehouse_url, "select * from ratings.credit_warnings order by warning_id") == before
+
+
+@pytest.mark.parametrize("order", [(D3, D1, D2), (D2, D3, D1), (D1, D3, D2)])
+def test_backfill_in_any_order_gives_the_same_episodes(warehouse_url: str, order: tuple[date, ...]) -> None:
+    for d in order:
+        publish(warehouse_url, d)
+    assert episodes(warehouse_url) == EXPECTED
+
+
+def test_rerun_with_changed_data_merges_and_splits_episodes(warehouse_url: str) -> None:
+    for d in (D1, D2, D3):
+        publish(warehouse_url, d)
+    c3_id = rows(warehouse_url, "select warning_id from ratings.credit_warnings where customer_id = 'c3'"
+                 " and first_seen_date = %s", (D1,))[0][0]
+    # D2 corrected: c3 was past due on D2 as well (gap closes), c1 was not (c1's episode shrinks to D1).
+    publish(warehouse_url, D2, dpd={"c2": 35, "c3": 33})
+    got = episodes(warehouse_url)
+    assert got == [
+        ("c1", D1, D1, "resolved", D2, 45.0),
+        ("c2", D2, D3, "open", None, 60.0),
+        ("c3", D1, D3, "open", None, 31.0),
+    ]
+    assert rows(warehouse_url, "select warning_id from ratings.credit_warnings where customer_id = 'c3'")[0][0] == c3_id
+    # and back: the split reappears exactly
+    publish(warehouse_url, D2)
+    assert episodes(warehouse_url) == EXPECTED
+
+
+def test_downgrade_and_score_drop_compare_with_the_rating_a_month_before(warehouse_url: str) -> None:
+    model = CraftedModel()
+    early, late = date(2026, 1, 1), date(2026, 1, 31)
+    model.by_customer = {"c1": (0.015, 620, "BBB"), "c2": (0.015, 620, "BBB")}
+    publish(warehouse_url, early, model, dpd={})
+    model.by_customer = {"c1": (0.05, 570, "B"), "c2": (0.03, 600, "BB")}  # c1: 2 notches, -50 points
+    result = publish(warehouse_url, late, model, dpd={})
+    got = rows(warehouse_url, "select customer_id, rule_code, metric_value, severity from ratings.credit_warnings"
+               " where first_seen_date = %s order by 1, 2", (late,))
+    assert got == [("c1", "DOWNGRADE_2N", 2.0, "warning"), ("c1", "SCORE_DROP_30D", 50.0, "warning")]
+    assert result.new_critical_warnings == []  # both rules are severity warning, not critical
+
+
+def test_new_default_and_other_feature_rules_open_their_own_episodes(warehouse_url: str) -> None:
+    frame = features(D1, {}).assign(
+        limit_utilisation=[0.95, 0.2, 0.2, 0.2], complaint_count_3m=[0, 4, 0, 0], complaint_count_12m=[0, 4, 0, 0],
+        bureau_score_change_6m=[0, 0, -150, 0], in_default=[0, 0, 0, 1],
+        last_default_date=[None, None, None, D1 - timedelta(days=3)],
+    )
+    load_features(warehouse_url, frame)
+    model = CraftedModel()
+    model.by_customer = {"c4": (1.0, 300, "D")}
+    score_and_publish(D1, "run", warehouse_url, champion=Champion("crm_credit_pd", "3", model))
+    got = rows(warehouse_url, "select customer_id, rule_code, severity from ratings.credit_warnings order by 1, 2")
+    assert got == [("c1", "UTILISATION_90", "warning"), ("c2", "COMPLAINT_SPIKE", "info"),
+                   ("c3", "BUREAU_DOWNGRADE", "warning"), ("c4", "NEW_DEFAULT", "critical"),
+                   ("c4", "PD_HIGH", "warning")]
+
+
+def test_two_open_episodes_of_one_customer_and_rule_are_impossible(warehouse_url: str) -> None:
+    insert = ("insert into ratings.credit_warnings (customer_id, rule_code, severity, message, first_seen_date,"
+              " last_seen_date, status) values ('c1', 'DPD_30', 'critical', 'x', %s, %s, 'open')")
+    with pytest.raises(psycopg2.errors.UniqueViolation), transaction(warehouse_url) as cur:
+        cur.execute(insert, (D1, D1))
+        cur.execute(insert, (D2, D2))
