@@ -1,0 +1,133 @@
+"""Training, registry aliases, the promotion gate, rollback, the model-owner CLI and the pyfunc round trip
+on a temporary MLflow store (SQLite + local artifacts), with synthetic marts-shaped data."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from common.paths import REPO_ROOT
+from ml import registry
+from ml.synthetic import synthetic_frame
+from ml.train import train_and_register
+
+KEPT = ["complaint_count_12m", "dispute_count_12m", "industry"]  # weak features the worse model keeps
+
+
+def _weakened(frame: pd.DataFrame) -> pd.DataFrame:
+    """Same holdout, but all but a few weak features carry no signal in the fitting and calibration slices."""
+    from ml.dataset import feature_spec
+
+    out = frame.copy()
+    dates = np.sort(out["as_of_date"].unique())
+    early = out["as_of_date"] < dates[-3]
+    rng = np.random.default_rng(0)
+    for col in [c for c in feature_spec().names if c not in KEPT]:
+        out.loc[early, col] = rng.permutation(out.loc[early, col].to_numpy())
+    return out
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("mlflow")
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}",
+           "MLFLOW_ARTIFACT_ROOT": str(folder / "artifacts"), "CRM_RISK_USER": "test-owner"}
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        frame = synthetic_frame(n_customers=350, n_snapshots=16, seed=5)
+        first = train_and_register(frame=frame)
+        worse = train_and_register(frame=_weakened(frame))
+        second = train_and_register(frame=frame)  # a retrain on the same data: on par, passes the gate
+        yield {"env": env, "frame": frame, "first": first, "worse": worse, "second": second, "folder": folder}
+
+
+def _cli(store, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, **store["env"], "PYTHONPATH": str(REPO_ROOT)}
+    return subprocess.run([sys.executable, "-m", "ml.cli", "models", *args], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_first_version_passing_the_bars_becomes_champion_with_lineage_tags(store):
+    first = store["first"]
+    assert first["gate"]["status"] == "champion" and first["aliases"] == ["champion"]
+    assert first["holdout_auc"] > 0.75
+    tags = registry.version_tags(first["version"])
+    for key in ("data_window", "snapshot_hash", "code_version", "features", "metrics", "candidate"):
+        assert tags[key]
+    shares = json.loads(tags["train_grade_distribution"])
+    assert sum(shares.values()) == pytest.approx(1.0) and len(shares) >= 8
+    assert not list(Path.cwd().glob("mlruns")), "artifacts must not land in ./mlruns"
+    assert list((store["folder"] / "artifacts").iterdir())
+
+
+def test_gate_refuses_a_worse_model_and_says_by_how_much(store):
+    worse = store["worse"]
+    assert worse["gate"]["status"] == "refused"
+    message = registry.version_tags(worse["version"])["gate_message"]
+    assert "holdout auc" in message and "short by" in message and f"champion v{store['first']['version']}" in message
+    assert registry.alias_version("champion") == store["first"]["version"]
+
+
+def test_a_passing_challenger_waits_for_the_owner_then_promote_and_rollback(store):
+    second, first = store["second"]["version"], store["first"]["version"]
+    assert store["second"]["gate"]["status"] == "awaiting_owner", store["second"]
+    assert registry.alias_version("challenger") == second
+
+    listing = _cli(store, "list")
+    assert listing.returncode == 0, listing.stderr
+    assert "champion" in listing.stdout and "challenger" in listing.stdout
+
+    compare = _cli(store, "compare", first, second, "--json")
+    assert compare.returncode == 0, compare.stderr
+    side = json.loads(compare.stdout.strip().splitlines()[-1])
+    assert side["holdout_of"] == second and side[first]["rows"] == side[second]["rows"]
+
+    refused = _cli(store, "promote", store["worse"]["version"], "--reason", "try the worse one")
+    assert refused.returncode == 2 and "holdout auc" in refused.stderr
+
+    promoted = _cli(store, "promote", second, "--reason", "better on the latest holdout")
+    assert promoted.returncode == 0, promoted.stderr
+    assert registry.alias_version("champion") == second
+    tags = registry.version_tags(second)
+    assert tags["champion_set_by"] == "test-owner" and tags["champion_reason"] == "better on the latest holdout"
+    assert tags["champion_set_at"] and tags["previous_champion"] == first
+    assert registry.alias_version("challenger") is None
+
+    rolled = _cli(store, "rollback", "--reason", "complaints from credit control")
+    assert rolled.returncode == 0, rolled.stderr
+    assert registry.alias_version("champion") == first
+    demoted = registry.version_tags(second)
+    assert demoted["rolled_back_by"] == "test-owner" and demoted["rollback_reason"] == "complaints from credit control"
+
+
+def test_pyfunc_round_trips_by_alias_in_a_fresh_process(store, tmp_path):
+    import mlflow
+
+    rows = store["frame"].sample(200, random_state=3).reset_index(drop=True)
+    rows.to_parquet(tmp_path / "rows.parquet")
+    registry.champion_exists()  # configures MLflow
+    here = mlflow.pyfunc.load_model("models:/crm_credit_pd@champion").predict(rows)
+    code = (
+        "import sys, pandas as pd, mlflow\n"
+        "from ml.tracking import configure_mlflow\n"
+        "configure_mlflow()\n"
+        "m = mlflow.pyfunc.load_model('models:/crm_credit_pd@champion')\n"
+        f"m.predict(pd.read_parquet({str(tmp_path / 'rows.parquet')!r})).to_parquet({str(tmp_path / 'out.parquet')!r})\n"
+    )
+    env = {**os.environ, **store["env"], "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    there = pd.read_parquet(tmp_path / "out.parquet")
+    np.testing.assert_allclose(there["pd_12m"], here["pd_12m"])
+    assert there["score"].tolist() == here["score"].tolist()
+    assert there["rating_grade"].tolist() == here["rating_grade"].tolist()
+    assert [list(r) for r in there["reason_codes"]] == [list(r) for r in here["reason_codes"]]
