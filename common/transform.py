@@ -1,0 +1,48 @@
+"""The dbt builds the pipeline calls: one feature snapshot per day, or the whole feature history."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from common.dbt import run_dbt
+from common.warehouse import WAREHOUSE
+
+# Unit tests check SQL logic on fixed inputs; CI runs them (`dbt test --select test_type:unit`),
+# production builds skip them. The daily build also skips the staging tests (they scan whole source
+# histories; raw is gated before dbt runs); the history build runs them.
+_SKIP_UNIT_TESTS = ["--exclude", "test_type:unit"]
+_DAILY_EXCLUDE = ["--exclude", "test_type:unit", "tag:staging_tests"]
+
+
+def _iso(day: dt.date | str) -> str:
+    return day if isinstance(day, str) else day.isoformat()
+
+
+def build_snapshot(as_of_date: dt.date | str, conn_id_or_url: str = WAREHOUSE) -> str:
+    """Build (or replace) feature snapshot `as_of_date` and the labels that have matured by now.
+
+    Runs `dbt build --exclude test_type:unit tag:staging_tests --vars '{as_of_date: D}'`: seeds,
+    staging views, snapshots, intermediate tables for D, then delete+insert of D in
+    marts.customer_features and of the newly mature dates in marts.customer_default_labels, with the
+    data tests of those dates. Rerunning it for the same D gives the same rows.
+    """
+    return run_dbt(["build", *_DAILY_EXCLUDE], vars={"as_of_date": _iso(as_of_date)},
+                   conn_id_or_url=conn_id_or_url)
+
+
+def build_history(
+    as_of_date: dt.date | str,
+    recent_days: int = 31,
+    history_start_date: dt.date | str | None = None,
+    conn_id_or_url: str = WAREHOUSE,
+) -> str:
+    """Rebuild every snapshot: each month end from the first data month (or history_start_date) up to
+    `as_of_date` plus the last `recent_days` days, and all mature labels.
+
+    Runs `dbt build --full-refresh --exclude test_type:unit --vars '{as_of_date: D, history: true,
+    recent_days: N}'`; the marts are recreated, in one set-based pass over all dates.
+    """
+    dbt_vars: dict[str, object] = {"as_of_date": _iso(as_of_date), "history": True, "recent_days": recent_days}
+    if history_start_date is not None:
+        dbt_vars["history_start_date"] = _iso(history_start_date)
+    return run_dbt(["build", "--full-refresh", *_SKIP_UNIT_TESTS], vars=dbt_vars, conn_id_or_url=conn_id_or_url)

@@ -1,0 +1,150 @@
+-- Invoice-level payment behaviour as of each evaluation date (the snapshot dates and the same
+-- dates 3 months earlier): what was paid or credited by then, the open balance, days past due,
+-- and whether and how late the invoice was settled. Only invoices that matter for a 12-month
+-- window or are still open are kept.
+with
+
+evaluation_dates as (
+    {{ evaluation_dates([3]) }}
+),
+
+invoice_history as (
+    select * from {{ ref('stg_finance__invoice_history') }}
+),
+
+payment_history as (
+    select * from {{ ref('stg_finance__payment_history') }}
+),
+
+credit_note_history as (
+    select * from {{ ref('stg_finance__credit_note_history') }}
+),
+
+invoices as (
+    select
+        evaluation_dates.evaluation_date,
+        invoice_history.invoice_id,
+        invoice_history.account_id,
+        invoice_history.issue_date,
+        invoice_history.due_date,
+        invoice_history.amount_eur,
+        invoice_history.status
+    from evaluation_dates
+    inner join invoice_history
+        on
+            {{ known_at('invoice_history', 'evaluation_dates.evaluation_date') }}
+            and invoice_history.issue_date <= evaluation_dates.evaluation_date
+    where invoice_history.status != 'cancelled'
+),
+
+payments as (
+    select
+        evaluation_dates.evaluation_date,
+        payment_history.invoice_id,
+        sum(payment_history.amount_eur) as paid_amount_eur,
+        max(payment_history.payment_date) as last_payment_date
+    from evaluation_dates
+    inner join payment_history
+        on
+            {{ known_at('payment_history', 'evaluation_dates.evaluation_date') }}
+            and payment_history.payment_date <= evaluation_dates.evaluation_date
+    group by evaluation_dates.evaluation_date, payment_history.invoice_id
+),
+
+credit_notes as (
+    select
+        evaluation_dates.evaluation_date,
+        credit_note_history.invoice_id,
+        sum(credit_note_history.amount_eur) as credited_amount_eur,
+        max(credit_note_history.issue_date) as last_credit_note_date
+    from evaluation_dates
+    inner join credit_note_history
+        on
+            {{ known_at('credit_note_history', 'evaluation_dates.evaluation_date') }}
+            and credit_note_history.issue_date <= evaluation_dates.evaluation_date
+    where credit_note_history.invoice_id is not null
+    group by evaluation_dates.evaluation_date, credit_note_history.invoice_id
+),
+
+balances as (
+    select
+        invoices.*,
+        coalesce(payments.paid_amount_eur, 0) as paid_amount_eur,
+        coalesce(credit_notes.credited_amount_eur, 0) as credited_amount_eur,
+        case
+            when invoices.status = 'paid' then 0
+            else
+                greatest(
+                    invoices.amount_eur
+                    - coalesce(payments.paid_amount_eur, 0)
+                    - coalesce(credit_notes.credited_amount_eur, 0),
+                    0
+                )
+        end as open_balance_eur,
+        greatest(
+            payments.last_payment_date, credit_notes.last_credit_note_date
+        ) as last_settlement_date
+    from invoices
+    left join payments
+        on
+            invoices.evaluation_date = payments.evaluation_date
+            and invoices.invoice_id = payments.invoice_id
+    left join credit_notes
+        on
+            invoices.evaluation_date = credit_notes.evaluation_date
+            and invoices.invoice_id = credit_notes.invoice_id
+),
+
+aged as (
+    select
+        evaluation_date,
+        invoice_id,
+        account_id,
+        issue_date,
+        due_date,
+        amount_eur,
+        status,
+        paid_amount_eur,
+        credited_amount_eur,
+        open_balance_eur,
+        open_balance_eur = 0 as is_settled,
+        case
+            when open_balance_eur = 0 then last_settlement_date
+        end as settled_date,
+        case
+            when open_balance_eur > 0 and due_date < evaluation_date
+                then evaluation_date - due_date
+            else 0
+        end as days_past_due
+    from balances
+)
+
+select
+    evaluation_date,
+    invoice_id,
+    account_id,
+    issue_date,
+    due_date,
+    amount_eur,
+    status,
+    paid_amount_eur,
+    credited_amount_eur,
+    open_balance_eur,
+    is_settled,
+    settled_date,
+    days_past_due,
+    coalesce(is_settled and settled_date > due_date, false) as is_paid_late,
+    case
+        when is_settled and settled_date is null then null
+        when is_settled then greatest(settled_date - due_date, 0)
+        else days_past_due
+    end as days_late,
+    -- last day the invoice counted as unpaid: settlement date, or the evaluation date if open
+    case
+        when is_settled then settled_date else evaluation_date
+    end as unpaid_until_date
+from aged
+where
+    not is_settled
+    or greatest(issue_date, due_date, settled_date)
+    > {{ months_before('evaluation_date', 12) }}

@@ -1,0 +1,6 @@
+{#- Fails with the rows whose column is below zero (nulls pass). -#}
+{% test not_negative(model, column_name) %}
+    select {{ column_name }}
+    from {{ model }}
+    where {{ column_name }} < 0
+{% endtest %}
