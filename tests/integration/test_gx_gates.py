@@ -1,0 +1,398 @@
+"""The GX quality gates on a real warehouse: clean batches pass, each corruption is caught by the
+expectation meant for it, critical failures stop the run with a clear message, warnings do not."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from common.config import load_config
+from common.warehouse import transaction
+from expectations.gate import QualityGateFailed, run_gate
+
+D = date(2026, 3, 10)
+START = datetime(2026, 3, 10, tzinfo=UTC)
+END = START + timedelta(days=1)
+PREV_START = START - timedelta(days=1)
+
+_SQL_TYPES = {"numeric": "double precision", "categorical": "text", "flag": "integer", "date": "date"}
+
+
+@pytest.fixture(scope="module")
+def shared_warehouse(admin_url: str) -> str:
+    """One migrated warehouse for the cases below; each case uses its own interval / as_of_date."""
+    import uuid
+
+    from common.migrate import migrate
+    from tests.conftest import create_database, drop_database
+
+    name = f"t_gx_{uuid.uuid4().hex[:10]}"
+    url = create_database(admin_url, name)
+    migrate(url)
+    insert_raw(url, "raw_crm.accounts", [account(1, start=PREV_START)], start=PREV_START)
+    create_feature_mart(url)
+    yield url
+    drop_database(admin_url, name)
+
+
+# --- data builders ------------------------------------------------------------------------------
+
+def insert_raw(url: str, table: str, rows: list[dict], start: datetime = START) -> None:
+    """Rows of one raw batch (the batch columns filled for the interval [start, start + 1 day))."""
+    if not rows:
+        return
+    end = start + timedelta(days=1)
+    batch = f"{table}:{start.date()}"
+    full = [{**r, "_batch_id": batch, "_extracted_at": end, "_interval_start": start, "_interval_end": end}
+            for r in rows]
+    columns = sorted({k for r in full for k in r})
+    with transaction(url) as cur:
+        cur.executemany(
+            f"insert into {table} ({', '.join(columns)}) values ({', '.join('%(' + c + ')s' for c in columns)})",
+            [{c: r.get(c) for c in columns} for r in full],
+        )
+
+
+def account(i: int, start: datetime = START, **over) -> dict:
+    t = start + timedelta(hours=1)
+    return {"account_id": f"A{i}", "legal_name": f"Firm {i}", "industry": "retail", "region": "north",
+            "size_band": "small", "status": "active", "created_at": t - timedelta(days=400),
+            "updated_at": t, **over}
+
+
+def invoice(i: int, start: datetime = START, customer: str = "A1", **over) -> dict:
+    t = start + timedelta(hours=2)
+    return {"invoice_id": f"I{i}", "customer_id": customer, "issue_date": start.date(),
+            "due_date": start.date() + timedelta(days=30), "amount": 100 + i, "currency": "EUR",
+            "status": "open", "created_at": t, "updated_at": t, **over}
+
+
+def activity(i: int, start: datetime = START) -> dict:
+    t = start + timedelta(hours=3)
+    return {"activity_id": f"X{i}", "account_id": "A1", "activity_type": "call", "activity_at": t,
+            "outcome": "positive", "created_at": t, "updated_at": t}
+
+
+def payment(i: int, start: datetime = START) -> dict:
+    t = start + timedelta(hours=4)
+    return {"payment_id": f"P{i}", "invoice_id": "I1", "payment_date": start.date(), "amount": 50,
+            "currency": "EUR", "created_at": t, "updated_at": t}
+
+
+def clean_raw(url: str) -> None:
+    insert_raw(url, "raw_crm.accounts", [account(i) for i in range(1, 6)])
+    insert_raw(url, "raw_crm.activities", [activity(i) for i in range(1, 4)])
+    insert_raw(url, "raw_finance.invoices", [invoice(i, customer=f"A{1 + i % 5}") for i in range(1, 11)])
+    insert_raw(url, "raw_finance.payments", [payment(i) for i in range(1, 3)])
+
+
+def create_feature_mart(url: str) -> None:
+    spec = load_config("features")
+    cols = ", ".join(f'"{f["name"]}" {_SQL_TYPES[f["kind"]]}' for f in spec["features"])
+    with transaction(url) as cur:
+        cur.execute(f"create table if not exists marts.customer_features "
+                    f"(customer_id text, as_of_date date, {cols})")
+
+
+def insert_features(url: str, day: date, n: int = 40, dpd: float = 3.0, **over) -> None:
+    """n plausible feature rows for one snapshot; `over` sets a column for every row."""
+    spec = load_config("features")
+    with transaction(url) as cur:
+        for i in range(n):
+            row = {f["name"]: None for f in spec["features"]}
+            row.update({f["name"]: float(i % 4) for f in spec["features"] if f["kind"] == "numeric"})
+            row.update(customer_id=f"c{i:04d}", as_of_date=day, dpd_current=dpd + (i % 3), max_dpd_3m=5.0,
+                       max_dpd_6m=6.0, max_dpd_12m=10.0 + i % 5, share_paid_late_12m=0.1 * (i % 5),
+                       overdue_share_of_balance=0.2, negative_outcome_share_6m=0.3, credit_limit=10000.0,
+                       limit_utilisation=0.05 * (i % 10), open_receivables=500.0 + i, bureau_score=600.0 + i,
+                       industry="retail", region="north", size_band="small", in_default=0,
+                       last_default_date=None, max_complaint_severity_6m=1.0, tenure_months=24.0 + i,
+                       invoice_amount_12m=12000.0 + 10 * i)
+            row.update(over)
+            cols = list(row)
+            cur.execute(
+                f"insert into marts.customer_features ({', '.join(cols)}) "
+                f"values ({', '.join('%(' + c + ')s' for c in cols)})", row)
+
+
+def stage_ratings(url: str, day: date, run_id: str = "run-1", n: int = 40, **over) -> None:
+    """Scored rows for the features inserted by insert_features, in the ratings staging table."""
+    with transaction(url) as cur:
+        for i in range(n):
+            row = {"customer_id": f"c{i:04d}", "as_of_date": day, "pd_12m": 0.015, "score": 610,
+                   "rating_grade": "BBB", "risk_segment": "standard", "current_credit_limit": 10000,
+                   "recommended_credit_limit": 10000, "decision": "approve", "decision_rationale": "ok",
+                   "reason_codes": ["PAY01"], "model_name": "crm_credit_pd", "model_version": "1",
+                   "run_id": run_id, "scored_at": datetime.now(UTC)}
+            row.update(over)
+            cols = list(row)
+            cur.execute(f"insert into ratings_stage.customer_ratings ({', '.join(cols)}) "
+                        f"values ({', '.join('%(' + c + ')s' for c in cols)})", row)
+
+
+def stored(url: str, **where) -> list[dict]:
+    clause = " and ".join(f"{k} = %({k})s" for k in where) or "true"
+    with transaction(url) as cur:
+        cur.execute(f"select table_name, expectation_type, check_kind, column_name, severity, success, "
+                    f"unexpected_count, message, batch_key from audit.data_quality_results where {clause}",
+                    where)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def failed(url: str, stage: str) -> set[tuple]:
+    return {(r["table_name"], r["expectation_type"], r["check_kind"], r["column_name"], r["severity"])
+            for r in stored(url, stage=stage) if r["success"] is False}
+
+
+def gate_raw(url: str, stage: str) -> object:
+    return run_gate(stage, interval_start=START, interval_end=END, url=url, run_id="test-run")
+
+
+# --- raw batches --------------------------------------------------------------------------------
+
+def test_clean_raw_batches_pass_and_every_result_is_stored(warehouse_url):
+    clean_raw(warehouse_url)
+    crm = gate_raw(warehouse_url, "raw_crm")
+    finance = gate_raw(warehouse_url, "raw_finance")
+    for result in (crm, finance):
+        assert result.critical == 0 and result.warnings == 0, result.warning_messages
+        assert result.evaluated > 0 and result.passed == result.evaluated
+    assert len(crm.tables) == 5 and len(finance.tables) == 7
+    rows = stored(warehouse_url, run_id="test-run")
+    assert len(rows) == (crm.evaluated + crm.not_evaluated + finance.evaluated + finance.not_evaluated)
+    assert {r["batch_key"] for r in rows} == {f"{START.isoformat()}/{END.isoformat()}"}
+    assert Path(finance.data_docs).is_file() and Path(finance.data_docs).name == "index.html"
+
+
+RAW_CORRUPTIONS = {
+    # kind: (rows of this batch, expected failing (table, type, check, column))
+    "missing_key": ([invoice(1), invoice(2, customer_id=None)],
+                    ("raw_finance.invoices", "expect_column_values_to_not_be_null", "not_null", "customer_id")),
+    "negative_amount": ([invoice(1), invoice(2, amount=-40)],
+                        ("raw_finance.invoices", "expect_column_values_to_be_between", "range", "amount")),
+    "unknown_currency": ([invoice(1), invoice(2, currency="XYZ")],
+                         ("raw_finance.invoices", "expect_column_values_to_be_in_set", "allowed_values",
+                          "currency")),
+    "duplicate_in_batch": ([invoice(1), invoice(1)],
+                           ("raw_finance.invoices", "expect_column_values_to_be_unique", "unique", "invoice_id")),
+    "unknown_customer": ([invoice(1), invoice(2, customer="A999")],
+                         ("raw_finance.invoices", "unexpected_rows_expectation", "referential", None)),
+    "future_date": ([invoice(1), invoice(2, issue_date=date(2052, 3, 10), due_date=date(2052, 4, 10))],
+                    ("raw_finance.invoices", "unexpected_rows_expectation", "future_date", None)),
+    "outside_watermark": ([invoice(1), invoice(2, updated_at=START - timedelta(days=3))],
+                          ("raw_finance.invoices", "unexpected_rows_expectation", "freshness", None)),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(RAW_CORRUPTIONS))
+def test_each_raw_corruption_is_caught_by_its_expectation(shared_warehouse, kind):
+    url = shared_warehouse
+    rows, expected = RAW_CORRUPTIONS[kind]
+    start = START + timedelta(days=10 + sorted(RAW_CORRUPTIONS).index(kind))  # one interval per case
+    insert_raw(url, "raw_finance.invoices", [_moved(r, start, kind) for r in rows], start=start)
+    insert_raw(url, "raw_finance.payments", [_moved(payment(1), start, kind)], start=start)
+    with pytest.raises(QualityGateFailed) as err:
+        run_gate("raw_finance", interval_start=start, interval_end=start + timedelta(days=1), url=url,
+                 run_id=f"case-{kind}")
+    failures = [r for r in stored(url, run_id=f"case-{kind}") if r["success"] is False]
+    assert {(r["table_name"], r["expectation_type"], r["check_kind"], r["column_name"], r["severity"])
+            for r in failures} == {(*expected, "critical")}
+    unexpected = 2 if kind == "duplicate_in_batch" else 1  # both rows of a duplicated key are unexpected
+    assert failures[0]["unexpected_count"] == unexpected
+    message = str(err.value)
+    assert f"raw_finance.invoices: {expected[1]}" in message
+    assert f"{unexpected} of 2 rows unexpected" in message or f"{unexpected} unexpected rows" in message
+
+
+def _moved(row: dict, start: datetime, tag: str) -> dict:
+    """A START-based row moved to another interval (dates shift alike, far-future typos stay) with
+    ids of its own, so that cases sharing a warehouse are not duplicates of each other."""
+    shift = start - START
+
+    def move(key, value):
+        if key in ("invoice_id", "payment_id"):
+            return f"{tag}-{value}"
+        if isinstance(value, date) and value.year < 2050:
+            return value + shift
+        return value
+
+    return {k: move(k, v) for k, v in row.items()}
+
+
+def test_duplicate_across_batches_is_caught(warehouse_url):
+    insert_raw(warehouse_url, "raw_crm.accounts", [account(1)], start=PREV_START)
+    old = invoice(7, start=PREV_START)
+    insert_raw(warehouse_url, "raw_finance.invoices", [old], start=PREV_START)
+    # the same version re-delivered a day later, next to a legitimately updated invoice
+    newer = invoice(8, start=PREV_START)
+    insert_raw(warehouse_url, "raw_finance.invoices", [newer], start=PREV_START)
+    insert_raw(warehouse_url, "raw_finance.invoices",
+               [old, {**newer, "updated_at": START + timedelta(hours=5)}])  # old keeps its timestamps
+    insert_raw(warehouse_url, "raw_finance.payments", [payment(1)])
+    with pytest.raises(QualityGateFailed, match="unexpected_rows_expectation"):
+        gate_raw(warehouse_url, "raw_finance")
+    failures = [r for r in stored(warehouse_url, stage="raw_finance") if r["success"] is False]
+    # the watermark check also sees the stale updated_at; the duplicate check names the one row
+    dup = [r for r in failures if r["check_kind"] == "unique"]
+    assert len(dup) == 1 and dup[0]["unexpected_count"] == 1
+
+
+def test_schema_drift_and_unknown_status_are_caught(warehouse_url):
+    insert_raw(warehouse_url, "raw_crm.accounts", [account(1), account(2, status="zombie")])
+    insert_raw(warehouse_url, "raw_crm.activities", [activity(1)])
+    with transaction(warehouse_url) as cur:
+        cur.execute("alter table raw_crm.contacts add column nickname text")
+    with pytest.raises(QualityGateFailed) as err:
+        gate_raw(warehouse_url, "raw_crm")
+    assert failed(warehouse_url, "raw_crm") == {
+        ("raw_crm.accounts", "expect_column_values_to_be_in_set", "allowed_values", "status", "critical"),
+        ("raw_crm.contacts", "expect_table_columns_to_match_set", "schema", None, "critical"),
+    }
+    assert "nickname" in str(err.value)
+
+
+def test_volume_drop_is_critical_and_a_smaller_change_only_warns(warehouse_url):
+    insert_raw(warehouse_url, "raw_crm.accounts", [account(i) for i in range(1, 6)], start=PREV_START)
+    insert_raw(warehouse_url, "raw_finance.invoices", [invoice(i, start=PREV_START) for i in range(100)],
+               start=PREV_START)
+    insert_raw(warehouse_url, "raw_finance.payments", [payment(1)])
+    insert_raw(warehouse_url, "raw_finance.invoices", [invoice(1000 + i) for i in range(40)])
+    result = gate_raw(warehouse_url, "raw_finance")  # 40 of 100: below the warning ratio 0.5, above 0.1
+    assert result.critical == 0 and result.warnings == 1
+    assert "raw_finance.invoices: expect_table_row_count_to_be_between [volume]" in result.warning_messages[0]
+
+    with transaction(warehouse_url) as cur:
+        cur.execute("delete from raw_finance.invoices where _interval_start = %s and invoice_id <> 'I1000'",
+                    (START,))
+    with pytest.raises(QualityGateFailed, match=r"raw_finance.invoices: expect_table_row_count_to_be_between"):
+        gate_raw(warehouse_url, "raw_finance")  # 1 of 100: a collapse
+
+
+def test_missing_batch_of_a_busy_table_is_a_freshness_warning(warehouse_url):
+    clean_raw(warehouse_url)
+    with transaction(warehouse_url) as cur:
+        cur.execute("delete from raw_finance.payments")
+    result = gate_raw(warehouse_url, "raw_finance")
+    assert result.critical == 0
+    assert failed(warehouse_url, "raw_finance") == {
+        ("raw_finance.payments", "expect_column_max_to_be_between", "freshness", "updated_at", "warning")}
+
+
+def test_gate_sees_only_its_interval(warehouse_url):
+    clean_raw(warehouse_url)
+    # an old batch with a bad row must not fail today's gate
+    insert_raw(warehouse_url, "raw_finance.invoices", [invoice(900, start=PREV_START, amount=-1)],
+               start=PREV_START)
+    assert gate_raw(warehouse_url, "raw_finance").critical == 0
+
+
+# --- feature snapshot ---------------------------------------------------------------------------
+
+def test_clean_snapshot_passes(warehouse_url):
+    create_feature_mart(warehouse_url)
+    insert_features(warehouse_url, D - timedelta(days=1))
+    insert_features(warehouse_url, D)
+    result = run_gate("features", as_of_date=D, url=warehouse_url, run_id="r")
+    assert (result.critical, result.warnings) == (0, 0), result.warning_messages
+    assert result.evaluated >= 50
+
+
+FEATURE_CORRUPTIONS = {
+    "look_ahead_default": ({"last_default_date": D + timedelta(days=3)},
+                           ("unexpected_rows_expectation", "point_in_time", None)),
+    "negative_dpd": ({"dpd_current": -5.0}, ("expect_column_values_to_be_between", "range", "dpd_current")),
+    "share_above_one": ({"share_paid_late_12m": 1.7},
+                        ("expect_column_values_to_be_between", "range", "share_paid_late_12m")),
+    "missing_key": ({"customer_id": None}, ("expect_column_values_to_not_be_null", "not_null", "customer_id")),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FEATURE_CORRUPTIONS))
+def test_each_feature_corruption_is_caught(shared_warehouse, kind):
+    url = shared_warehouse
+    over, (etype, check, column) = FEATURE_CORRUPTIONS[kind]
+    day = D + timedelta(days=20 + sorted(FEATURE_CORRUPTIONS).index(kind))  # one snapshot per case
+    if "last_default_date" in over:
+        over = {"last_default_date": day + timedelta(days=3)}
+    insert_features(url, day)
+    with transaction(url) as cur:
+        sets = ", ".join(f"{k} = %({k})s" for k in over)
+        cur.execute(f"update marts.customer_features set {sets} where customer_id = 'c0003' "
+                    f"and as_of_date = %(day)s", {**over, "day": day})
+    with pytest.raises(QualityGateFailed, match="marts.customer_features"):
+        run_gate("features", as_of_date=day, url=url, run_id=f"case-{kind}")
+    critical = {(r["expectation_type"], r["check_kind"], r["column_name"])
+                for r in stored(url, run_id=f"case-{kind}") if r["success"] is False and r["severity"] == "critical"}
+    assert (etype, check, column) in critical
+    if kind != "missing_key":  # a null key also fails the compound uniqueness check, rightly
+        assert critical == {(etype, check, column)}
+
+
+def test_duplicate_customer_and_missing_snapshot_are_critical(warehouse_url):
+    create_feature_mart(warehouse_url)
+    insert_features(warehouse_url, D, n=5)
+    insert_features(warehouse_url, D, n=1)
+    with pytest.raises(QualityGateFailed, match=r"expect_compound_columns_to_be_unique.*2 of 6 rows"):
+        run_gate("features", as_of_date=D, url=warehouse_url, run_id="r")
+    with pytest.raises(QualityGateFailed, match=r"expect_table_row_count_to_be_between.*\[freshness\]"):
+        run_gate("features", as_of_date=D + timedelta(days=1), url=warehouse_url, run_id="r")
+
+
+def test_distribution_shift_against_history_warns_but_does_not_stop(warehouse_url):
+    create_feature_mart(warehouse_url)
+    for back in range(8, 0, -1):
+        insert_features(warehouse_url, D - timedelta(days=back), dpd=3.0 + 0.1 * (back % 3))
+    insert_features(warehouse_url, D, dpd=45.0)  # inside the fixed config band, far outside the history
+    result = run_gate("features", as_of_date=D, url=warehouse_url, run_id="r")
+    assert result.critical == 0
+    warned = {(f[1], f[3]) for f in failed(warehouse_url, "features")}
+    assert warned == {("expect_column_mean_to_be_between", "dpd_current"),
+                      ("expect_column_quantiles_to_be_between", "dpd_current")}
+    assert all(f[4] == "warning" for f in failed(warehouse_url, "features"))
+
+
+# --- ratings ------------------------------------------------------------------------------------
+
+def test_staged_ratings_pass_and_bad_ones_stop_the_publish(warehouse_url):
+    create_feature_mart(warehouse_url)
+    insert_features(warehouse_url, D)
+    stage_ratings(warehouse_url, D, run_id="good")
+    ok = run_gate("ratings", as_of_date=D, table="ratings_stage.customer_ratings", run_id="good",
+                  url=warehouse_url)
+    assert (ok.critical, ok.warnings) == (0, 0), ok.warning_messages
+
+    stage_ratings(warehouse_url, D, run_id="bad", n=39)  # one customer unrated
+    with transaction(warehouse_url) as cur:
+        cur.execute("update ratings_stage.customer_ratings set rating_grade = 'ZZZ' "
+                    "where run_id = 'bad' and customer_id = 'c0001'")
+    with pytest.raises(QualityGateFailed) as err:
+        run_gate("ratings", as_of_date=D, table="ratings_stage.customer_ratings", run_id="bad",
+                 url=warehouse_url)
+    message = str(err.value)
+    assert "ratings_stage.customer_ratings: expect_column_values_to_be_in_set(rating_grade)" in message
+    assert "1 of 39 rows unexpected" in message
+    assert "[referential] - 1 unexpected rows" in message  # c0039 has features but no rating
+
+
+def test_critical_failure_leaves_no_new_ratings_and_fails_with_a_clear_message(warehouse_url):
+    """What the daily run does: gate the snapshot, score only if it passed."""
+    create_feature_mart(warehouse_url)
+    insert_features(warehouse_url, D, dpd_current=-1.0)
+    scored = []
+
+    def daily_run() -> None:
+        run_gate("features", as_of_date=D, url=warehouse_url, run_id="daily")
+        scored.append(D)  # scoring and publishing would happen here
+
+    with pytest.raises(QualityGateFailed) as err:
+        daily_run()
+    assert scored == []
+    with transaction(warehouse_url) as cur:
+        cur.execute("select count(*) from ratings.customer_ratings where as_of_date = %s", (D,))
+        assert cur.fetchone()[0] == 0
+    assert str(err.value).startswith("quality gate 'features' failed for batch 2026-03-10")
+    assert "marts.customer_features: expect_column_values_to_be_between(dpd_current) [range] - 40 of 40" in \
+        str(err.value)
