@@ -61,6 +61,11 @@ class CreditModel:
     calibration: Platt = field(default_factory=Platt)
     params: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def input_features(self) -> list[str]:
+        """The columns the model reads."""
+        return self.spec.names
+
     def logit(self, X: pd.DataFrame) -> np.ndarray:
         raise NotImplementedError
 
@@ -93,9 +98,13 @@ class ScorecardModel(CreditModel):
     offset: float = 0.0
     best_points: np.ndarray | None = None
 
+    @property
+    def input_features(self) -> list[str]:
+        return list(self.selected)
+
     def woe(self, X: pd.DataFrame) -> np.ndarray:
         W = self.binning.transform(
-            X[self.spec.names], metric="woe", metric_missing="empirical", metric_special="empirical"
+            X[self.selected], metric="woe", metric_missing="empirical", metric_special="empirical"
         )
         return np.asarray(W[self.selected], dtype=float)
 
@@ -103,6 +112,7 @@ class ScorecardModel(CreditModel):
         return self.lr.decision_function(self.woe(X))
 
     def predict_proba_bare(self, X: pd.DataFrame) -> np.ndarray:
+        """optbinning WoE transform + LogisticRegression.predict_proba (the estimator without rating)."""
         return self.lr.predict_proba(self.woe(X))[:, 1]
 
     def points_from_woe(self, W: np.ndarray) -> np.ndarray:

@@ -57,18 +57,26 @@ def infer_spec(frame: pd.DataFrame, exclude: list[str]) -> FeatureSpec:
     return FeatureSpec(numeric=tuple(numeric), categorical=tuple(categorical))
 
 
-def model_matrix(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
-    """The model inputs with stable dtypes: float numerics (NaN = missing), object categoricals."""
-    missing = [c for c in spec.names if c not in frame.columns]
+def model_matrix(frame: pd.DataFrame, spec: FeatureSpec, columns: list[str] | None = None) -> pd.DataFrame:
+    """The model inputs with stable dtypes: float numerics (NaN = missing), object categoricals.
+
+    `columns` limits the work to the features a model uses (a scorecard keeps only its selection).
+    """
+    wanted = set(columns) if columns is not None else None
+    numeric = [c for c in spec.numeric if wanted is None or c in wanted]
+    categorical = [c for c in spec.categorical if wanted is None or c in wanted]
+    missing = [c for c in [*numeric, *categorical] if c not in frame.columns]
     if missing:
         raise KeyError(f"feature frame lacks model features: {missing}")
-    out = pd.DataFrame(index=frame.index)
-    for col in spec.numeric:
-        out[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
-    for col in spec.categorical:
+    data = {}
+    for col in numeric:
+        values = frame[col]
+        data[col] = (values.to_numpy(dtype="float64", na_value=np.nan) if values.dtype.kind in "fiub"
+                     else pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan))
+    for col in categorical:
         values = frame[col].astype("object")
-        out[col] = values.where(values.notna(), "__missing__").astype(str).astype(object)
-    return out
+        data[col] = values.where(values.notna(), "__missing__").astype(str).to_numpy(dtype=object)
+    return pd.DataFrame(data, index=frame.index)
 
 
 TRAINING_SQL = """

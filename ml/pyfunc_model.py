@@ -38,8 +38,12 @@ def top_reasons(contributions: np.ndarray, codes: np.ndarray, top_n: int = 4, mi
     order = np.argsort(-vals, axis=1)
     idx = np.take_along_axis(part, order, axis=1)
     keep = np.take_along_axis(vals, order, axis=1) > min_effect
-    picked = codes[idx]
-    return [row[mask].tolist() for row, mask in zip(picked, keep, strict=True)]
+    # keep is a prefix per row (values sorted descending): trim only the rows with fewer than k reasons
+    lists = codes[idx].tolist()
+    n_keep = keep.sum(axis=1)
+    for i in np.flatnonzero(n_keep < k):
+        lists[i] = lists[i][: n_keep[i]]
+    return lists
 
 
 class CreditPDModel(mlflow.pyfunc.PythonModel):
@@ -67,7 +71,7 @@ class CreditPDModel(mlflow.pyfunc.PythonModel):
     def rate(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The pyfunc's work, callable without MLflow."""
         frame = frame.reset_index(drop=True)
-        X = model_matrix(frame, self.model.spec)
+        X = model_matrix(frame, self.model.spec, self.model.input_features)
         if isinstance(self.model, ScorecardModel):
             pd_, contrib = self.model.score_and_reasons_inputs(X)
             names = self.model.selected
