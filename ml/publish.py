@@ -4,7 +4,7 @@ Flow of `score_and_publish(D, run_id)`:
 1. stage: read marts.customer_features for D in chunks, score each chunk with the champion model,
    add segment, recommended limit, decision and warning hits, and COPY them into ratings_stage
    (its own transaction; BI never reads ratings_stage);
-2. gate: an optional quality gate validates the staged rows (raise to stop the publish);
+2. gate: an optional quality gate validates the staged rows of run_id (raise to stop the publish);
 3. publish: ONE transaction replaces D in ratings.customer_ratings, the master scale, the
    monitoring row and D's warning observations, and rebuilds the warning episodes around D.
 A failure anywhere leaves the published ratings as they were; a rerun of D replaces D.
@@ -54,7 +54,8 @@ RATING_COLUMNS = [
 PREDICTION_COLUMNS = ["pd_12m", "score", "rating_grade", "reason_codes"]
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
-# gate(as_of_date=D, run_id=..., table="ratings_stage.customer_ratings", url=...) raises to stop.
+# gate(table="ratings_stage.customer_ratings", url=...) raises to stop the publish; the caller binds
+# as_of_date and run_id (the staged rows to check are those of that run_id and as_of_date).
 RatingsGate = Callable[..., Any]
 
 
@@ -389,8 +390,9 @@ def score_and_publish(
 ) -> PublishResult:
     """Score every active customer's snapshot of as_of_date with @champion and publish ratings.*.
 
-    gate, if given, is called as gate(as_of_date=..., run_id=..., table=STAGE_TABLE, url=...) after
-    the rows are staged (filter the table on run_id) and must raise to stop the publish.
+    gate, if given, is called as gate(table=STAGE_TABLE, url=url) once the rows are staged and
+    committed; it validates the rows of this run_id and as_of_date (bind them, e.g.
+    lambda **kw: run_gate("ratings", as_of_date=D, run_id=run_id, **kw)) and raises to stop.
     """
     url = url or connection_url(WAREHOUSE)
     champion = champion or load_champion()
@@ -404,7 +406,7 @@ def score_and_publish(
     if staged.rows == 0:
         raise ValueError(f"no rows in {FEATURE_TABLE} for {as_of_date}: nothing to score")
     if gate is not None:
-        gate(as_of_date=as_of_date, run_id=run_id, table=STAGE_TABLE, url=url)
+        gate(table=STAGE_TABLE, url=url)
     with transaction(url) as cur:
         stats, counts = publish_staged(cur, as_of_date, run_id, champion, ctx, staged)
         critical = new_warnings(cur, as_of_date)

@@ -244,16 +244,17 @@ def test_failed_gate_or_failing_model_leaves_the_previous_state(warehouse_url: s
 
     seen = {}
 
-    def failing_gate(**kwargs) -> None:
+    def failing_gate(as_of_date: date, run_id: str, **kwargs) -> None:
         seen.update(kwargs)
-        staged = rows(kwargs["url"], f"select count(*) from {kwargs['table']} where run_id = %s",
-                      (kwargs["run_id"],))[0][0]
+        staged = rows(kwargs["url"], f"select count(*) from {kwargs['table']} where run_id = %s"
+                      " and as_of_date = %s", (run_id, as_of_date))[0][0]
         assert staged == N
         raise RuntimeError("quality gate failed")
 
     with pytest.raises(RuntimeError, match="quality gate failed"):
-        score_and_publish(D1, "run-2", warehouse_url, champion=champion, gate=failing_gate)
-    assert seen["as_of_date"] == D1 and seen["table"] == "ratings_stage.customer_ratings"
+        score_and_publish(D1, "run-2", warehouse_url, champion=champion,
+                          gate=lambda **kw: failing_gate(as_of_date=D1, run_id="run-2", **kw))
+    assert seen == {"table": "ratings_stage.customer_ratings", "url": warehouse_url}
     assert (_ratings(warehouse_url, D1), _warnings(warehouse_url)) == before
 
     class Broken:
