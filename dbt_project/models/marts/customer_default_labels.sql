@@ -43,6 +43,10 @@ snapshot_dates as (
     select * from {{ ref('int_snapshot_dates_selected') }}
 ),
 
+default_event_history as (
+    select * from {{ ref('stg_finance__default_event_history') }}
+),
+
 feature_dates as (
     select distinct as_of_date from features
 ),
@@ -74,7 +78,7 @@ default_events as (
     select
         {{ pseudonymise('default_event_history.account_id') }} as customer_id,
         default_event_history.event_date
-    from {{ ref('stg_finance__default_event_history') }} as default_event_history
+    from default_event_history
     cross join cutoff
     where {{ known_at('default_event_history', 'cutoff.label_cutoff_date') }}
 ),
