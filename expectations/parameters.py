@@ -34,14 +34,20 @@ def volume_bounds(previous_rows: int | None, settings: dict[str, Any]) -> dict[s
     }
 
 
-def previous_raw_batch_rows(cur: Any, table: str, interval_start: datetime) -> int | None:
-    """Rows of the latest batch of `table` that started before this interval (None if there is none)."""
+def previous_raw_batch_rows(cur: Any, table: str, interval_start: datetime, interval_end: datetime) -> int | None:
+    """Rows of the latest earlier batch of `table` with an interval of the same length (None if none).
+
+    Only a batch of the same length is comparable: the initial load (years in one batch) is not the
+    "previous batch" of the first daily run.
+    """
     cur.execute(
         sql.SQL(
-            "select count(*), max(_interval_start) from {t} where _interval_start = "
-            "(select max(_interval_start) from {t} where _interval_start < %s)"
+            "with prev as (select max(_interval_start) as s from {t} where _interval_start < %s "
+            "and _interval_end - _interval_start = %s::interval) "
+            "select count(*), max(prev.s) from prev left join {t} r on r._interval_start = prev.s "
+            "and r._interval_end - r._interval_start = %s::interval"
         ).format(t=_split(table)),
-        (interval_start,),
+        (interval_start, interval_end - interval_start, interval_end - interval_start),
     )
     count, previous = cur.fetchone()
     return int(count) if previous is not None else None
@@ -51,7 +57,7 @@ def raw_parameters(cur: Any, table: str, interval_start: datetime, interval_end:
     """Values for a raw suite: volume bounds and the freshness window of this interval."""
     fresh = load_config("quality").get("freshness", {})
     max_age = float(fresh.get(table, fresh.get("default_max_age_hours", 24)))
-    previous = previous_raw_batch_rows(cur, table, interval_start)
+    previous = previous_raw_batch_rows(cur, table, interval_start, interval_end)
     return {
         **volume_bounds(previous, _volume_settings("raw", table)),
         "previous_batch_rows": previous,
