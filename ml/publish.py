@@ -12,7 +12,9 @@ A failure anywhere leaves the published ratings as they were; a rerun of D repla
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -134,41 +136,59 @@ def load_champion(name: str | None = None, alias: str = "champion") -> Champion:
     return Champion(name=name, version=str(version.version), model=model, train_distribution=train)
 
 
-def feature_columns() -> list[str]:
-    """Key plus feature columns of the snapshot (config/features.yml), validated as identifiers."""
+def feature_spec() -> dict[str, str]:
+    """Key plus feature columns of the snapshot (config/features.yml) -> kind, validated as identifiers."""
     spec = load_config("features")
-    columns = list(spec["key"]) + [f["name"] for f in spec["features"]]
-    bad = [c for c in columns if not _IDENTIFIER.match(str(c))]
+    kinds = {"customer_id": "key", "as_of_date": "date"}
+    kinds.update({str(f["name"]): str(f["kind"]) for f in spec["features"]})
+    bad = [c for c in kinds if not _IDENTIFIER.match(c)]
     if bad:
         raise ValueError(f"feature names must be lower_snake_case identifiers: {bad}")
-    return columns
+    return kinds
 
 
-def _numeric_as_float(conn: psycopg2.extensions.connection) -> None:
-    """numeric columns arrive as float (not Decimal), which is what the model and numpy want."""
-    dec = psycopg2.extensions.new_type(
-        psycopg2.extensions.DECIMAL.values, "NUMERIC_AS_FLOAT", lambda v, c: float(v) if v is not None else None
-    )
-    psycopg2.extensions.register_type(dec, conn)
+def read_snapshot(url: str, as_of_date: date, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[pd.DataFrame]:
+    """The feature snapshot of as_of_date, in customer_id order, chunk by chunk.
 
-
-def read_snapshot(
-    conn: psycopg2.extensions.connection, as_of_date: date, chunk_size: int = DEFAULT_CHUNK_SIZE
-) -> Iterator[pd.DataFrame]:
-    """The feature snapshot of as_of_date, in customer_id order, chunk by chunk (server-side cursor)."""
-    columns = feature_columns()
-    query = sql.SQL("select {cols} from {table} where as_of_date = %s order by customer_id").format(
+    One COPY streams the snapshot through a pipe from a reader thread (its own connection) into
+    pandas, which parses chunk_size rows at a time: memory is bounded by the chunk, not the population.
+    Numeric columns arrive as float64, text as str, dates as datetime64.
+    """
+    kinds = feature_spec()
+    columns = list(kinds)
+    select = sql.SQL("copy (select {cols} from {table} where as_of_date = {d} order by customer_id)"
+                     " to stdout with (format csv)").format(
         cols=sql.SQL(", ").join(sql.Identifier(c) for c in columns),
         table=sql.Identifier(*FEATURE_TABLE.split(".")),
+        d=sql.Literal(as_of_date),
     )
-    with conn.cursor(name=f"snapshot_{as_of_date:%Y%m%d}") as cur:
-        cur.itersize = chunk_size
-        cur.execute(query, (as_of_date,))
-        while True:
-            rows = cur.fetchmany(chunk_size)
-            if not rows:
-                return
-            yield pd.DataFrame.from_records(rows, columns=columns)
+    dtypes = {c: ("float64" if k in ("numeric", "flag") else "str") for c, k in kinds.items() if k != "date"}
+    dates = [c for c, k in kinds.items() if k == "date"]
+    read_fd, write_fd = os.pipe()
+    failure: list[BaseException] = []
+    conn = connect(url)
+
+    def produce() -> None:
+        try:
+            with os.fdopen(write_fd, "wb") as sink, conn.cursor() as cur:
+                cur.copy_expert(select, sink)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread
+            failure.append(exc)
+        finally:
+            conn.rollback()
+
+    reader = threading.Thread(target=produce, name=f"snapshot-{as_of_date}", daemon=True)
+    reader.start()
+    try:
+        with os.fdopen(read_fd, "rb") as source:
+            chunks = pd.read_csv(source, names=columns, header=None, dtype=dtypes, parse_dates=dates,
+                                 chunksize=chunk_size, keep_default_na=False, na_values=[""])
+            yield from (chunk for chunk in chunks if len(chunk))
+    finally:
+        reader.join()
+        conn.close()
+    if failure:
+        raise failure[0]
 
 
 def check_predictions(predictions: Any, n_rows: int, scale: MasterScale) -> pd.DataFrame:
@@ -251,7 +271,7 @@ class StageResult:
 
 
 def stage_ratings(
-    conn: psycopg2.extensions.connection,
+    url: str,
     as_of_date: date,
     run_id: str,
     champion: Champion,
@@ -259,14 +279,13 @@ def stage_ratings(
     scored_at: datetime,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> StageResult:
-    """Score the snapshot chunk by chunk into ratings_stage (commits on success)."""
-    _numeric_as_float(conn)
+    """Score the snapshot chunk by chunk into ratings_stage (one transaction, committed on success)."""
     counts: Counter[str] = Counter()
     rows = observations = 0
-    with conn, conn.cursor() as cur:
+    with transaction(url) as cur:
         cur.execute("delete from ratings_stage.customer_ratings where as_of_date = %s", (as_of_date,))
         cur.execute("delete from ratings_stage.warning_observations where as_of_date = %s", (as_of_date,))
-        for features in read_snapshot(conn, as_of_date, chunk_size):
+        for features in read_snapshot(url, as_of_date, chunk_size):
             frame = rate_frame(features, champion.model.predict(features), ctx)
             frame = add_references(cur, frame, as_of_date, ctx.rules, ctx.scale)
             hits = evaluate_rules(frame, ctx.rules, champion.version)
@@ -398,11 +417,7 @@ def score_and_publish(
     champion = champion or load_champion()
     ctx = RatingContext.from_config()
     scored_at = datetime.now(UTC)
-    conn = connect(url)
-    try:
-        staged = stage_ratings(conn, as_of_date, run_id, champion, ctx, scored_at, chunk_size)
-    finally:
-        conn.close()
+    staged = stage_ratings(url, as_of_date, run_id, champion, ctx, scored_at, chunk_size)
     if staged.rows == 0:
         raise ValueError(f"no rows in {FEATURE_TABLE} for {as_of_date}: nothing to score")
     if gate is not None:
