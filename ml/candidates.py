@@ -211,10 +211,18 @@ def _reference(X: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     return pd.DataFrame(row)[spec.names]
 
 
+def binnable(X: pd.DataFrame, spec: FeatureSpec) -> FeatureSpec:
+    """Features with at least two distinct observed values (all-missing columns cannot be binned)."""
+    keep = {c for c in spec.names if X[c].nunique(dropna=True) >= 2}
+    return FeatureSpec(numeric=tuple(c for c in spec.numeric if c in keep),
+                       categorical=tuple(c for c in spec.categorical if c in keep))
+
+
 def fit_scorecard(X: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, cfg: dict[str, Any],
                   scaling: dict[str, Any]) -> ScorecardModel:
     from optbinning import BinningProcess
 
+    full_spec, spec = spec, binnable(X, spec)
     b, sel = cfg["binning"], cfg["selection"]
     numeric_params = {
         n: {"monotonic_trend": b.get("monotonic_trend", "auto_asc_desc")} for n in spec.numeric
@@ -225,6 +233,7 @@ def fit_scorecard(X: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, cfg: dict[s
         max_n_prebins=b.get("max_n_prebins", 20),
         min_prebin_size=b.get("min_prebin_size", 0.05),
         max_n_bins=b.get("max_n_bins"),
+        min_bin_size=b.get("min_bin_size"),
         selection_criteria={"iv": {"min": sel["iv_min"], "max": sel["iv_max"], "strategy": "highest",
                                    "top": sel["top"]}},
         binning_fit_params=numeric_params,
@@ -233,7 +242,7 @@ def fit_scorecard(X: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, cfg: dict[s
     selected = [str(n) for n in process.get_support(names=True)]
     if not selected:
         raise ValueError("no characteristic passed the IV selection: nothing for a scorecard to use")
-    model = ScorecardModel(name="scorecard", spec=spec, binning=process, selected=selected, params=cfg)
+    model = ScorecardModel(name="scorecard", spec=full_spec, binning=process, selected=selected, params=cfg)
     W = process.transform(X[spec.names], metric="woe", metric_missing="empirical",
                           metric_special="empirical")[selected]
     lr_cfg = cfg.get("logistic", {})
@@ -246,6 +255,7 @@ def fit_scorecard(X: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, cfg: dict[s
 
 def fit_tree(name: str, X: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, cfg: dict[str, Any],
              seed: int = 0) -> TreeModel:
+    spec = binnable(X, spec)  # all-missing or constant columns carry nothing (and break HGB's binning)
     pre = _encoder(spec)
     Xe = pre.fit_transform(X[spec.names]).astype(float)
     n_cat = len(spec.categorical)

@@ -63,6 +63,8 @@ def information_values(X: pd.DataFrame, y: np.ndarray, numeric: list[str], categ
     """IV per feature from optbinning's optimal bins (the same binning the scorecard uses)."""
     from optbinning import BinningProcess
 
+    numeric = [c for c in numeric if X[c].nunique(dropna=True) >= 2]
+    categorical = [c for c in categorical if X[c].nunique(dropna=True) >= 2]
     process = BinningProcess([*numeric, *categorical], categorical_variables=categorical)
     process.fit(X[[*numeric, *categorical]], np.asarray(y, dtype=int))
     summary = process.summary()
