@@ -181,6 +181,7 @@ with touching as (
 select customer_id, rule_code, least(min(lo), %(d)s) as lo, greatest(max(hi), %(d)s) as hi
 from touching
 group by customer_id, rule_code;
+analyze _affected;
 
 create temp table _episodes on commit drop as
 with obs as (
@@ -215,6 +216,7 @@ select
     case when nxt.as_of_date is null then 'open' else 'resolved' end as status
 from runs
 left join _rated as nxt on nxt.k = runs.last_k + 1;
+analyze _episodes;
 
 delete from ratings.credit_warnings as w
 using _affected as a

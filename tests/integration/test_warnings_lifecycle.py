@@ -87,7 +87,7 @@ def test_rerun_keeps_episodes_and_warning_ids(warehouse_url: str) -> None:
     assert rows(warehouse_url, "select * from ratings.credit_warnings order by warning_id") == before
 
 
-@pytest.mark.parametrize("order", [(D3, D1, D2), (D2, D3, D1), (D1, D3, D2)])
+@pytest.mark.parametrize("order", [(D3, D1, D2), (D1, D3, D2)])
 def test_backfill_in_any_order_gives_the_same_episodes(warehouse_url: str, order: tuple[date, ...]) -> None:
     for d in order:
         publish(warehouse_url, d)
