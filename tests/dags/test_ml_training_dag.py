@@ -1,0 +1,44 @@
+"""credit_model_training end to end through Airflow (dag.test), on a synthetic marts-shaped frame."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+
+@pytest.fixture
+def training_dag(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from common.paths import REPO_ROOT
+
+    bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "credit_model_training.py"))
+    assert bag.import_errors == {}
+    return bag.get_dag("credit_model_training")
+
+
+def test_training_dag_is_weekly_one_run_at_a_time_with_mapped_candidates(training_dag):
+    from airflow.timetables.interval import CronDataIntervalTimetable
+
+    assert isinstance(training_dag.timetable, CronDataIntervalTimetable)
+    assert training_dag.max_active_runs == 1 and training_dag.catchup is False
+    assert training_dag.default_args["owner"] == "model-owners" and training_dag.default_args["retries"] == 2
+    assert set(training_dag.tags) == {"credit-risk", "ml"}
+    assert training_dag.task_dict["train_candidate"].is_mapped
+    assert training_dag.task_ids == ["build_training_set", "candidate_names", "train_candidate", "evaluate",
+                                     "register", "gate"]
+
+
+@pytest.mark.slow
+def test_training_dag_run_registers_a_champion(training_dag, mlflow_uri, monkeypatch):
+    from ml import dataset, registry
+    from ml.synthetic import synthetic_frame
+
+    monkeypatch.setattr(dataset, "load_training_frame",
+                        lambda url=None, as_of_date=None: synthetic_frame(n_customers=300, n_snapshots=12, seed=2))
+    dagrun = training_dag.test(logical_date=datetime(2026, 11, 29, 3, tzinfo=UTC))
+    assert dagrun.state == "success"
+    assert registry.champion_exists()
+    tags = registry.version_tags(registry.alias_version("champion"))
+    assert tags["train_grade_distribution"] and tags["snapshot_hash"]
