@@ -35,7 +35,7 @@ PIP_REQUIREMENTS_PACKAGES = ("scikit-learn", "optbinning", "pandas", "numpy", "s
 
 
 def code_version() -> str:
-    """Git sha of the code (with '+dirty' when the tree has changes), or 'unknown'."""
+    """Short git sha of the checked-out code, or 'unknown' outside a git checkout."""
     try:
         sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO_ROOT, capture_output=True,
                              text=True, timeout=10, check=True).stdout.strip()
@@ -178,6 +178,7 @@ def evaluate_candidates(dataset_path: str, model_paths: dict[str, str], source: 
             scorecard_table=chosen_model.table() if isinstance(chosen_model, ScorecardModel) else None,
         )
         mlflow.log_text(card, "model_card.md")
+        mlflow.log_artifacts(str(Path(tmp) / chosen), artifact_path="evaluation")
         holdout_path = Path(tmp) / "holdout.parquet"
         split.holdout.to_parquet(holdout_path, index=False)
         mlflow.log_artifact(str(holdout_path), artifact_path="data")
