@@ -86,6 +86,13 @@ def ensure_champion(day: date, run_id: str) -> dict:
         from ml.train import train_and_register
 
         rec.detail = {"trained": True, **_plain(train_and_register(as_of_date=day))}
+        if not champion_exists():
+            gate = rec.detail.get("gate") or {}
+            raise RuntimeError(
+                f"no @champion: the first model (version {rec.detail.get('version')}) was not promoted "
+                f"({gate.get('status')}: {'; '.join(gate.get('failures', [])) or 'see the gate result'}). "
+                "Nothing is scored without a champion; review it with `python -m ml.cli models list`."
+            )
     return rec.detail
 
 
@@ -104,10 +111,38 @@ def score(day: date, run_id: str) -> dict:
     return result
 
 
-def alert(day: date, run_id: str) -> int:
-    """Send the day's new critical warnings in one message; returns how many were sent."""
-    from ml.notify import send_new_critical_warnings
+def _smtp_configured(conn_id: str) -> bool:
+    import os
 
+    if os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}"):
+        return True
+    try:
+        from airflow.sdk import BaseHook
+
+        BaseHook.get_connection(conn_id)
+        return True
+    except Exception:  # noqa: BLE001 - any lookup failure means: not configured
+        return False
+
+
+def alert(day: date, run_id: str) -> int:
+    """Send the day's new critical warnings in one message; returns how many it listed.
+
+    Without an SMTP connection (a local run) the warnings are logged instead of sent, and the audit
+    row says so: they are in ratings.credit_warnings either way.
+    """
+    from common.config import load_config
+    from ml.notify import new_critical_warnings, send_new_critical_warnings
+
+    conn_id = (load_config("warnings").get("alerting") or {}).get("smtp_conn_id", "smtp_default")
     with recorded(run_id, DAG_ID, "alert_critical_warnings", day) as rec:
-        rec.rows = int(send_new_critical_warnings(day))
+        if _smtp_configured(conn_id):
+            rec.rows = int(send_new_critical_warnings(day))
+            rec.detail = {"sent": rec.rows > 0}
+        else:
+            warnings = new_critical_warnings(day)
+            rec.rows = len(warnings)
+            rec.detail = {"sent": False, "reason": f"no connection {conn_id!r}: alert logged, not e-mailed"}
+            print(f"{len(warnings)} new critical warning(s) for {day}; connection {conn_id!r} is not "
+                  "configured, so no e-mail was sent", flush=True)
     return rec.rows
