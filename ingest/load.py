@@ -7,18 +7,21 @@ audit counts change in one warehouse transaction, so a task killed mid-load leav
 from __future__ import annotations
 
 import datetime as dt
+import io
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pandas as pd
 import psycopg2.extensions
+import pyarrow as pa
+import pyarrow.compute as pc
 from psycopg2 import sql
 
 from common.warehouse import WAREHOUSE, copy_rows, transaction
 from ingest.connectors import Chunk
 from ingest.sources import BATCH_COLUMNS, SourceSpec, TableSpec, load_sources
-from ingest.validate import check_rows, unparseable_lines
+from ingest.validate import as_text_table, check_rows, check_table, row_json, unparseable_lines
 
 QUARANTINE_TABLE = "quarantine.rejected_rows"
 QUARANTINE_COPY = ["batch_id", "source_table", "rule", "reason", "row_data", "interval_start", "interval_end"]
@@ -51,9 +54,33 @@ def batch_id_for(spec: TableSpec, start: dt.datetime, end: dt.datetime) -> str:
     return f"{spec.qualified}/{start:%Y%m%dT%H%M%SZ}-{end:%Y%m%dT%H%M%SZ}"
 
 
-def _delete_batches(cur: psycopg2.extensions.cursor, spec: TableSpec, batch_ids: list[str]) -> None:
+def _copy_table(cur: psycopg2.extensions.cursor, table: str, rows: pa.Table, constants: dict[str, str]) -> int:
+    """COPY an Arrow table of text plus constant batch columns, serialised by Arrow's CSV writer.
+
+    common.warehouse.copy_rows (pandas to_csv) is the simple path for small frames; on large batches
+    it costs more than the COPY itself.
+    """
+    import pyarrow.csv as pacsv
+
+    if rows.num_rows == 0:
+        return 0
+    for name, value in constants.items():
+        rows = rows.append_column(name, pa.repeat(pa.scalar(value, pa.string()), rows.num_rows))
+    buf = io.BytesIO()
+    # quoting "needed" quotes every string, so "" stays an empty string and only unquoted empty is NULL
+    pacsv.write_csv(rows, buf, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    buf.seek(0)
+    cur.copy_expert(sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
+        sql.Identifier(*table.split(".")), sql.SQL(", ").join(map(sql.Identifier, rows.column_names))), buf)
+    return rows.num_rows
+
+
+def _delete_batches(cur: psycopg2.extensions.cursor, spec: TableSpec, batch_ids: list[str],
+                    starts: list[dt.datetime]) -> None:
     raw = sql.Identifier(spec.raw_schema, spec.name)
-    cur.execute(sql.SQL("delete from {} where _batch_id = any(%s)").format(raw), (batch_ids,))
+    # _interval_start is the indexed column (8 bytes, cheap to maintain under COPY); the id makes it exact
+    cur.execute(sql.SQL("delete from {} where _interval_start = any(%s) and _batch_id = any(%s)").format(raw),
+                (starts, batch_ids))
     cur.execute("delete from quarantine.rejected_rows where batch_id = any(%s)", (batch_ids,))
     cur.execute("delete from audit.batch_counts where batch_id = any(%s)", (batch_ids,))
 
@@ -72,7 +99,7 @@ def _clear_overlaps(cur: psycopg2.extensions.cursor, spec: TableSpec, batch_id: 
         return
     covered = all(s >= start and e <= end for _, s, e in overlaps)
     if replace_overlapping and covered:
-        _delete_batches(cur, spec, [b for b, _, _ in overlaps])
+        _delete_batches(cur, spec, [b for b, _, _ in overlaps], [s for _, s, _ in overlaps])
         return
     shown = ", ".join(f"[{s:%Y-%m-%d %H:%M}, {e:%Y-%m-%d %H:%M})" for _, s, e in overlaps[:5])
     hint = ("rerun exactly those intervals, or load a range that covers them whole with replace_overlapping"
@@ -92,97 +119,124 @@ def _quarantine(cur: psycopg2.extensions.cursor, rejected: pd.DataFrame, batch_i
     return copy_rows(cur, QUARANTINE_TABLE, QUARANTINE_COPY, frame)
 
 
-def _set_rules(cur: psycopg2.extensions.cursor, spec: TableSpec, sources: dict[str, SourceSpec],
-               batch_id: str, start: dt.datetime, end: dt.datetime) -> None:
-    """Duplicate keys and references: rules over the whole batch and the warehouse, moved in SQL."""
+def _check_references(cur: psycopg2.extensions.cursor, spec: TableSpec, sources: dict[str, SourceSpec],
+                      good: pa.Table) -> tuple[pa.Table, pd.DataFrame]:
+    """Split off rows whose foreign keys are not in the warehouse's raw layer (checked before COPY)."""
+    rejected = []
+    for column, target in spec.references.items():
+        ref_source, ref_table = target.split(".")
+        ref = sources[ref_source].table(ref_table)
+        wanted = pc.unique(pc.drop_null(good[column])).to_pylist()
+        if not wanted:
+            continue
+        # ask for the absent values only: usually none, so almost nothing travels back
+        cur.execute(sql.SQL("select v from unnest(%s::text[]) as v where not exists "
+                            "(select 1 from {ref} x where x.{pk} = v)").format(
+            pk=sql.Identifier(ref.primary_key), ref=sql.Identifier(ref.raw_schema, ref.name)), (wanted,))
+        absent = [row[0] for row in cur.fetchall()]
+        if not absent:
+            continue
+        missing = pc.fill_null(pc.is_in(good[column], value_set=pa.array(absent, pa.string())), False)
+        bad = good.filter(missing).to_pandas()
+        rejected.append(pd.DataFrame({
+            "rule": "references",
+            "reason": [f"{column} {value} not found in {target}" for value in bad[column]],
+            "row_data": row_json(bad),
+        }))
+        good = good.filter(pc.invert(missing))
+    return good, (pd.concat(rejected, ignore_index=True) if rejected else pd.DataFrame())
+
+
+def _duplicated(keys: list[pa.Array]) -> list[str]:
+    """Keys that occur more than once among the loaded rows of the batch (across all chunks)."""
+    if not keys:
+        return []
+    counts = pc.value_counts(pa.chunked_array(keys, type=pa.string()))
+    return [k for k in counts.filter(pc.greater(counts.field("counts"), 1)).field("values").to_pylist()
+            if k is not None]
+
+
+def _move_duplicates(cur: psycopg2.extensions.cursor, spec: TableSpec, batch_id: str, start: dt.datetime,
+                     end: dt.datetime, keys: list[str]) -> None:
+    """Move rows of duplicated keys to quarantine: identical copies keep one, differing copies all go,
+    since nothing says which one is right."""
     raw = sql.Identifier(spec.raw_schema, spec.name)
     pk = sql.Identifier(spec.primary_key)
     meta = sql.SQL(" - ").join(sql.Literal(c) for c in [*BATCH_COLUMNS, "_copies"])
-    params = {"b": batch_id, "t": spec.qualified, "s": start, "e": end}
-    # Identical copies of a row keep one; copies that differ are all quarantined, since nothing says
-    # which one is right.
     cur.execute(sql.SQL("""
         with dup as (
             select r.ctid as rid, r.{pk} as k,
-                   count(*) over (partition by r.{pk}) as n,
                    row_number() over (partition by r.{pk} order by r.ctid) as rn,
                    to_jsonb(r) - {meta} as doc
             from {raw} r
-            where r._batch_id = %(b)s and r.{pk} in (
-                select {pk} from {raw} where _batch_id = %(b)s group by {pk} having count(*) > 1)
+            where r._interval_start = %(s)s and r._batch_id = %(b)s and r.{pk} = any(%(keys)s)
         ), kinds as (
             select k, count(distinct doc) as variants from dup group by k
         ), moved as (
             delete from {raw} r using dup d join kinds v on v.k = d.k
-            where r._batch_id = %(b)s and r.ctid = d.rid and (v.variants > 1 or d.rn > 1)
+            where r._interval_start = %(s)s and r._batch_id = %(b)s and r.ctid = d.rid
+              and (v.variants > 1 or d.rn > 1)
             returning r.*, v.variants as _copies
         )
         insert into quarantine.rejected_rows
             (batch_id, source_table, rule, reason, row_data, interval_start, interval_end)
         select %(b)s, %(t)s, 'duplicate_key',
-               case when m._copies > 1 then {label} || ' ' || m.{pk} || ' appears in differing rows in one batch'
+               case when m._copies > 1
+                    then {label} || ' ' || m.{pk} || ' appears in differing rows in one batch'
                     else 'exact duplicate of another row with ' || {label} || ' ' || m.{pk} end,
                to_jsonb(m) - {meta}, %(s)s, %(e)s
         from moved m
-    """).format(pk=pk, raw=raw, meta=meta, label=sql.Literal(spec.primary_key)), params)
-    for column, target in spec.references.items():
-        ref_source, ref_table = target.split(".")
-        ref = sources[ref_source].table(ref_table)
-        col = sql.Identifier(column)
-        cur.execute(sql.SQL("""
-            with moved as (
-                delete from {raw} r
-                where r._batch_id = %(b)s and r.{col} is not null
-                  and not exists (select 1 from {ref_raw} x where x.{ref_pk} = r.{col})
-                returning r.*
-            )
-            insert into quarantine.rejected_rows
-                (batch_id, source_table, rule, reason, row_data, interval_start, interval_end)
-            select %(b)s, %(t)s, 'references',
-                   {col_label} || ' ' || m.{col} || ' not found in ' || {target}, to_jsonb(m) - {meta},
-                   %(s)s, %(e)s
-            from moved m
-        """).format(raw=raw, col=col, ref_raw=sql.Identifier(ref.raw_schema, ref.name),
-                    ref_pk=sql.Identifier(ref.primary_key), col_label=sql.Literal(column),
-                    target=sql.Literal(target), meta=sql.SQL(" - ").join(sql.Literal(c) for c in BATCH_COLUMNS)),
-            params)
-
-
-def _count(cur: psycopg2.extensions.cursor, query: sql.Composable, batch_id: str) -> int:
-    cur.execute(query, (batch_id,))
-    return int(cur.fetchone()[0])
+    """).format(pk=pk, raw=raw, meta=meta, label=sql.Literal(spec.primary_key)),
+        {"b": batch_id, "t": spec.qualified, "s": start, "e": end, "keys": keys})
 
 
 def load_batch(source: SourceSpec, spec: TableSpec, start: dt.datetime, end: dt.datetime,
                chunks: Iterable[Chunk], warehouse: str = WAREHOUSE, replace_overlapping: bool = False,
                tolerance_days: int = 0) -> BatchResult:
-    """Replace the batch of (table, [start, end)) with the given chunks; returns its counts."""
+    """Replace the batch of (table, [start, end)) with the given chunks; returns its counts.
+
+    Row rules and references are checked before COPY; duplicate keys need the whole batch, so their
+    rows are moved from raw to quarantine after the last chunk, still inside the transaction.
+    """
     began = time.monotonic()
     batch_id = batch_id_for(spec, start, end)
     sources = load_sources()
     columns = list(spec.columns)
+    # references are looked up in other batches' committed rows: crm runs before finance
     extracted = 0
     with transaction(warehouse) as cur:
         cur.execute("set local timezone = 'UTC'")
+        cur.execute("set local work_mem = '64MB'")  # the batch's group-bys sort in memory, not on disk
         # two runs of one table at once would interleave their delete+insert: serialise them per table
         cur.execute("select pg_advisory_xact_lock(hashtext(%s))", (spec.raw_table,))
         _clear_overlaps(cur, spec, batch_id, start, end, replace_overlapping)
-        _delete_batches(cur, spec, [batch_id])
-        extracted_at = pd.Timestamp.now(tz="UTC").isoformat()
-        batch_values = {"_batch_id": batch_id, "_extracted_at": extracted_at,
-                        "_interval_start": start.isoformat(), "_interval_end": end.isoformat()}
+        _delete_batches(cur, spec, [batch_id], [start])
+        # short UTC text: these four values are repeated on every row of the COPY stream
+        stamp = "%Y-%m-%d %H:%M:%S+00"
+        batch_values = {"_batch_id": batch_id, "_extracted_at": dt.datetime.now(dt.UTC).strftime(stamp),
+                        "_interval_start": start.strftime(stamp), "_interval_end": end.strftime(stamp)}
+        keys: list[pa.Array] = []
         for chunk in chunks:
-            extracted += len(chunk.rows) + len(chunk.unparseable)
-            checked = check_rows(spec, chunk.rows, end, tolerance_days)
-            good = checked.good.assign(**batch_values)
-            copy_rows(cur, spec.raw_table, [*columns, *BATCH_COLUMNS], good)
-            _quarantine(cur, checked.rejected, batch_id, spec, start, end)
+            extracted += chunk.size
+            if isinstance(chunk.rows, pa.Table):
+                good, rejected = check_table(spec, chunk.rows.select(columns), end, tolerance_days)
+            else:
+                checked = check_rows(spec, chunk.rows, end, tolerance_days)
+                good, rejected = as_text_table(checked.good, columns), checked.rejected
+            good, unreferenced = _check_references(cur, spec, sources, good)
+            _copy_table(cur, spec.raw_table, good, batch_values)
+            keys.append(good[spec.primary_key].combine_chunks())
+            _quarantine(cur, rejected, batch_id, spec, start, end)
+            _quarantine(cur, unreferenced, batch_id, spec, start, end)
             _quarantine(cur, unparseable_lines(chunk.unparseable), batch_id, spec, start, end)
-        _set_rules(cur, spec, sources, batch_id, start, end)
-        loaded = _count(cur, sql.SQL("select count(*) from {} where _batch_id = %s").format(
-            sql.Identifier(spec.raw_schema, spec.name)), batch_id)
-        quarantined = _count(cur, sql.SQL("select count(*) from quarantine.rejected_rows where batch_id = %s"),
-                             batch_id)
+        duplicated = _duplicated(keys)
+        if duplicated:
+            _move_duplicates(cur, spec, batch_id, start, end, duplicated)
+        cur.execute(sql.SQL("select count(*) from {} where _interval_start = %s and _batch_id = %s").format(
+            sql.Identifier(spec.raw_schema, spec.name)), (start, batch_id))
+        loaded = int(cur.fetchone()[0])
+        cur.execute("select count(*) from quarantine.rejected_rows where batch_id = %s", (batch_id,))
+        quarantined = int(cur.fetchone()[0])
         if extracted != loaded + quarantined:
             raise CountMismatch(f"{batch_id}: extracted {extracted} != loaded {loaded} + quarantined {quarantined}")
         cur.execute(

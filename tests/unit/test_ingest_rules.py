@@ -142,3 +142,29 @@ def test_defaults_are_rare_but_follow_latent_risk():
     in_year = c.default_day < c.w0 + 365
     assert 0.03 <= in_year.mean() <= 0.07
     assert in_year[c.z > 1].mean() > 3 * in_year[c.z < 0].mean()
+
+
+def test_the_arrow_fast_path_agrees_with_the_pandas_rules():
+    import pyarrow as pa
+
+    from ingest.validate import check_table
+
+    spec = source_spec("finance").table("invoices")
+    frame = pd.concat([
+        _invoices(),
+        _invoices(invoice_id=["I2"], amount=["-5.00"]),
+        _invoices(invoice_id=["I3"], currency=["XXX"]),
+        _invoices(invoice_id=[None]),
+        _invoices(invoice_id=["I5"], issue_date=["2025-01-02"]),
+        _invoices(invoice_id=["I6"], created_at=["2025-01-02 00:00:00.5+00"]),
+        _invoices(invoice_id=["I7"], created_at=["2025-01-01T23:00:00-02:00"]),  # not canonical: slow path
+        _invoices(invoice_id=["I8"], amount=["12,5"]),
+    ], ignore_index=True)
+    table = pa.Table.from_pandas(frame, preserve_index=False).cast(
+        pa.schema([pa.field(c, pa.string()) for c in frame.columns]))
+    good, rejected = check_table(spec, table, END)
+    slow = check_rows(spec, frame, END)
+    assert sorted(good["invoice_id"].to_pylist()) == sorted(slow.good["invoice_id"]) == ["I1"]
+    assert sorted(rejected["rule"]) == sorted(slow.rejected["rule"]) == sorted(
+        ["non_negative", "allowed_values", "required", "not_in_future", "not_in_future", "not_in_future",
+         "unparseable_value"])

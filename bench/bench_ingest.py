@@ -1,0 +1,180 @@
+"""Benchmark: simulator time, then extraction + load rows/s next to a bare COPY of the same rows.
+
+    python bench/bench_ingest.py --customers 100000            # 24 months of history
+    python bench/bench_ingest.py --customers 1000000 --keep    # keep the databases afterwards
+
+Uses three fresh databases (bench_ingest_crm / _finance / _warehouse) on the server of TEST_WAREHOUSE_URL,
+else 127.0.0.1:5432, else the embedded one. The pipeline runs first and the bare COPY second, so the
+baselines get the warmer cache: the ratios are if anything pessimistic for the pipeline. Two baselines:
+the source columns into an unindexed table, and the same rows as raw holds them (batch columns
+included) into a table shaped like raw, indexes included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg2
+import sqlalchemy as sa
+from psycopg2 import sql
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from common.migrate import migrate  # noqa: E402
+from common.warehouse import _normalise, connect, libpq_dsn  # noqa: E402
+from ingest.extract import extract_interval  # noqa: E402
+from ingest.simulate import simulate  # noqa: E402
+from ingest.sources import BATCH_COLUMNS, load_sources  # noqa: E402
+
+HISTORY = dt.date(2000, 1, 1)
+LOCAL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+
+
+def _admin_url() -> str:
+    if os.environ.get("TEST_WAREHOUSE_URL"):
+        return _normalise(os.environ["TEST_WAREHOUSE_URL"])
+    try:
+        psycopg2.connect(libpq_dsn(LOCAL), connect_timeout=3).close()
+        return LOCAL
+    except psycopg2.OperationalError:
+        from common import embedded_pg
+
+        return embedded_pg.ensure_running().url("postgres")
+
+
+def _fresh_database(admin: str, name: str) -> str:
+    conn = psycopg2.connect(libpq_dsn(admin))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+        cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    conn.close()
+    return sa.make_url(admin).set(database=name).render_as_string(hide_password=False)
+
+
+def _bare_copy(urls: dict[str, str], end: dt.datetime, raw_shaped: bool) -> dict[str, tuple[int, float]]:
+    """COPY TO STDOUT from each source table into COPY FROM STDIN of a warehouse table, no checks.
+
+    raw_shaped=False: source columns into a table without indexes (the strictest baseline).
+    raw_shaped=True: the rows as raw holds them (plus the four batch columns as constants) into a table
+    shaped like the raw one, indexes included.
+    """
+    out = {}
+    schema = "bench_raw_copy" if raw_shaped else "bench_copy"
+    sources = load_sources()
+    wh = connect(urls["warehouse"])
+    with wh, wh.cursor() as wcur:
+        wcur.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
+        for name in ("crm", "finance"):
+            source = sources[name]
+            src = connect(urls[name])
+            for spec in source.tables:
+                target = sql.Identifier(schema, f"{name}_{spec.name}")
+                cols = sql.SQL(", ").join(map(sql.Identifier, spec.columns))
+                select = cols
+                target_cols = cols
+                if raw_shaped:
+                    select = sql.SQL("{}, {}, now(), {}, {}").format(
+                        cols, sql.Literal(f"{spec.qualified}/bench"), sql.Literal(HISTORY), sql.Literal(end))
+                    target_cols = sql.SQL(", ").join(map(sql.Identifier, [*spec.columns, *BATCH_COLUMNS]))
+                wcur.execute(sql.SQL("create table {} (like {} {})").format(
+                    target, sql.Identifier(spec.raw_schema, spec.name),
+                    sql.SQL("including indexes" if raw_shaped else "")))
+                began = time.monotonic()
+                with tempfile.TemporaryFile() as spool, src.cursor() as scur:
+                    scur.execute("set timezone = 'UTC'")
+                    query = scur.mogrify(sql.SQL(
+                        "COPY (SELECT {} FROM {} WHERE {} >= %s AND {} < %s) TO STDOUT WITH (FORMAT csv)").format(
+                        select, sql.Identifier(source.schema, spec.name), sql.Identifier(spec.watermark),
+                        sql.Identifier(spec.watermark)), (HISTORY, end)).decode()
+                    scur.copy_expert(query, spool)
+                    spool.seek(0)
+                    wcur.copy_expert(sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
+                        target, target_cols).as_string(wcur), spool)
+                wh.commit()
+                wcur.execute(sql.SQL("select count(*) from {}").format(target))
+                out[spec.qualified] = (wcur.fetchone()[0], time.monotonic() - began)
+            src.close()
+    wh.close()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--start", default="2024-01-01")
+    parser.add_argument("--months", type=int, default=24)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--keep", action="store_true", help="keep the bench databases")
+    args = parser.parse_args()
+    start = dt.date.fromisoformat(args.start)
+    end = start + dt.timedelta(days=round(args.months * 30.44) - 1)
+    admin = _admin_url()
+    names = {"crm": "bench_ingest_crm", "finance": "bench_ingest_finance", "warehouse": "bench_ingest_warehouse"}
+    urls = {role: _fresh_database(admin, name) for role, name in names.items()}
+    os.environ.pop("WAREHOUSE_URL", None)
+    os.environ["AIRFLOW_CONN_WAREHOUSE"] = urls["warehouse"]
+    os.environ["AIRFLOW_CONN_CRM_SOURCE"] = urls["crm"]
+    os.environ["AIRFLOW_CONN_FINANCE_SOURCE"] = urls["finance"]
+    migrate(urls["warehouse"])
+
+    print(f"== simulate {args.customers:,} customers, {start} .. {end}", flush=True)
+    began = time.monotonic()
+    written = simulate(args.customers, start, end, seed=args.seed, dirty_rate=0.001)
+    sim_seconds = time.monotonic() - began
+    interval_end = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+
+    print("== pipeline: extract + validate + COPY + set rules + audit (one batch per table)", flush=True)
+    pipeline = {}
+    for source in ("crm", "finance"):
+        for result in extract_interval(source, HISTORY, interval_end):
+            pipeline[result.source_table] = (result.extracted, result.seconds)
+
+    print("== bare COPY of the same rows (source COPY TO -> warehouse COPY FROM, no checks)", flush=True)
+    bare = _bare_copy(urls, interval_end, raw_shaped=False)
+    bare_raw = _bare_copy(urls, interval_end, raw_shaped=True)
+
+    print(f"\n{'table':<24}{'rows':>11}{'pipeline/s':>12}{'bare/s':>10}{'ratio':>7}{'bare raw/s':>12}{'ratio':>7}")
+    for table, (rows, seconds) in pipeline.items():
+        (b_rows, b_seconds), (r_rows, r_seconds) = bare[table], bare_raw[table]
+        assert b_rows == r_rows == rows, f"{table}: bare COPY moved {b_rows}/{r_rows} rows, pipeline {rows}"
+        print(f"{table:<24}{rows:>11,}{rows / seconds:>12,.0f}{rows / b_seconds:>10,.0f}{b_seconds / seconds:>7.2f}"
+              f"{rows / r_seconds:>12,.0f}{r_seconds / seconds:>7.2f}")
+    total_rows = sum(r for r, _ in pipeline.values())
+    p_seconds = sum(s for _, s in pipeline.values())
+    b_seconds = sum(s for _, s in bare.values())
+    r_seconds = sum(s for _, s in bare_raw.values())
+    summary = {
+        "customers": args.customers, "months": args.months, "rows": total_rows,
+        "simulate_seconds": round(sim_seconds, 1), "simulate_rows_per_s": round(sum(written.values()) / sim_seconds),
+        "pipeline_seconds": round(p_seconds, 1), "pipeline_rows_per_s": round(total_rows / p_seconds),
+        "bare_copy_seconds": round(b_seconds, 1), "bare_copy_rows_per_s": round(total_rows / b_seconds),
+        "ratio_vs_bare_copy": round(b_seconds / p_seconds, 2),
+        "bare_raw_copy_seconds": round(r_seconds, 1), "bare_raw_copy_rows_per_s": round(total_rows / r_seconds),
+        "ratio_vs_bare_raw_copy": round(r_seconds / p_seconds, 2),
+    }
+    print(f"{'total':<24}{total_rows:>11,}{summary['pipeline_rows_per_s']:>12,}{summary['bare_copy_rows_per_s']:>10,}"
+          f"{summary['ratio_vs_bare_copy']:>7.2f}{summary['bare_raw_copy_rows_per_s']:>12,}"
+          f"{summary['ratio_vs_bare_raw_copy']:>7.2f}")
+    print(f"simulator: {summary['simulate_seconds']}s for {sum(written.values()):,} rows")
+    results = Path(__file__).resolve().parent / "results"
+    results.mkdir(exist_ok=True)
+    (results / f"bench_ingest_{args.customers}.json").write_text(json.dumps(summary, indent=2))
+    if not args.keep:
+        conn = psycopg2.connect(libpq_dsn(admin))
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            for name in names.values():
+                cur.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+        conn.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+-- Lean raw indexes: every index slows the COPY that loads a batch, and the batch columns already
+-- double a row's width. A batch's rows arrive together, so _interval_start follows the physical order:
+-- a BRIN index (a few pages, nearly free to maintain) finds them for the rerun delete and the counts.
+-- B-tree key indexes stay only where the loader looks rows up for reference checks (accounts, invoices).
+drop index if exists raw_crm.accounts_batch_idx;
+drop index if exists raw_crm.accounts_interval_idx;
+create index if not exists accounts_interval_brin on raw_crm.accounts using brin (_interval_start) with (autosummarize = on);
+drop index if exists raw_crm.contacts_batch_idx;
+drop index if exists raw_crm.contacts_interval_idx;
+drop index if exists raw_crm.contacts_key_idx;
+create index if not exists contacts_interval_brin on raw_crm.contacts using brin (_interval_start) with (autosummarize = on);
+drop index if exists raw_crm.activities_batch_idx;
+drop index if exists raw_crm.activities_interval_idx;
+drop index if exists raw_crm.activities_key_idx;
+create index if not exists activities_interval_brin on raw_crm.activities using brin (_interval_start) with (autosummarize = on);
+drop index if exists raw_crm.tickets_batch_idx;
+drop index if exists raw_crm.tickets_interval_idx;
+drop index if exists raw_crm.tickets_key_idx;
+create index if not exists tickets_interval_brin on raw_crm.tickets using brin (_interval_start) with (autosummarize = on);
+drop index if exists raw_crm.opportunities_batch_idx;
+drop index if exists raw_crm.opportunities_interval_idx;
+drop index if exists raw_crm.opportunities_key_idx;
+create index if not exists opportunities_interval_brin on raw_crm.opportunities using brin (_interval_start) with (autosummarize = on);
+drop index if exists raw_finance.invoices_batch_idx;
+drop index if exists raw_finance.invoices_interval_idx;
+create index if not exists invoices_interval_brin on raw_finance.invoices using brin (_interval_start) with (autosummarize = on);
+drop index if exists raw_finance.payments_batch_idx;
+drop index if exists raw_finance.payments_interval_idx;
+drop index if exists raw_finance.payments_key_idx;
+create index if not exists payments_interval_brin on raw_finance.payments using brin (_interval_start) with (autosummarize = on);
+drop index if exists raw_finance.credit_limits_batch_idx;
+drop index if exists raw_finance.credit_limits_interval_idx;
+drop index if exists raw_finance.credit_limits_key_idx;
+create index if not exists credit_limits_interval_brin on raw_finance.credit_limits using brin (_interval_start) with (autosummarize = on);
+drop index if exists raw_finance.credit_notes_batch_idx;
+drop index if exists raw_finance.credit_notes_interval_idx;
+drop index if exists raw_finance.credit_notes_key_idx;
+create index if not exists credit_notes_interval_brin on raw_finance.credit_notes using brin (_interval_start) with (autosummarize = on);
+drop index if exists raw_finance.disputes_batch_idx;
+drop index if exists raw_finance.disputes_interval_idx;
+drop index if exists raw_finance.disputes_key_idx;
+create index if not exists disputes_interval_brin on raw_finance.disputes using brin (_interval_start) with (autosummarize = on);
+drop index if exists raw_finance.default_events_batch_idx;
+drop index if exists raw_finance.default_events_interval_idx;
+drop index if exists raw_finance.default_events_key_idx;
+create index if not exists default_events_interval_brin on raw_finance.default_events using brin (_interval_start) with (autosummarize = on);
+drop index if exists raw_finance.bureau_ratings_batch_idx;
+drop index if exists raw_finance.bureau_ratings_interval_idx;
+drop index if exists raw_finance.bureau_ratings_key_idx;
+create index if not exists bureau_ratings_interval_brin on raw_finance.bureau_ratings using brin (_interval_start) with (autosummarize = on);
