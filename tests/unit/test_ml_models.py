@@ -96,19 +96,34 @@ def test_scorecard_reason_codes_are_the_characteristics_that_lost_most_points(sp
     assert (lost >= -1e-9).all()
 
 
-def test_hgb_reason_codes_are_the_features_that_raise_its_log_odds(split, fitted):
+def test_hgb_attributions_add_up_to_its_log_odds_and_give_the_reason_codes(split, fitted):
     hgb = fitted["hgb"]
-    X = model_matrix(split.holdout.head(50), feature_spec())
+    rows = split.holdout.head(300).reset_index(drop=True)
+    X = model_matrix(rows, feature_spec())
+    X_odd = X.copy()
+    X_odd.loc[:20, "industry"] = "never_seen"  # unseen category: follows the missing branch like predict
+    X_odd.loc[10:30, "bureau_score"] = np.nan
+    for frame in (X, X_odd):
+        contrib, names = hgb.risk_contributions(frame)
+        raw = hgb.clf._raw_predict(hgb.encode(frame))[:, 0]
+        np.testing.assert_allclose(contrib.sum(axis=1) + hgb.clf._baseline_prediction[0, 0], raw, atol=1e-9)
     contrib, names = hgb.risk_contributions(X)
-    top = int(np.argmax(contrib[0]))
-    Xe = hgb.encode(X.iloc[[0]])
-    base = hgb._logit_encoded(Xe)[0]
-    Xe[0, top] = hgb.reference[top]
-    assert base - hgb._logit_encoded(Xe)[0] == pytest.approx(contrib[0, top])
-    rated = _pyfunc(hgb).rate(split.holdout.head(50))
+    rated = _pyfunc(hgb).rate(rows)
     mapping = reason_code_map(load_config("reason_codes"), names)
-    if contrib[0, top] > 1e-6:
-        assert rated["reason_codes"][0][0] == mapping[names[top]]
+    for i in range(len(rows)):
+        order = [j for j in np.argsort(-contrib[i])[:4] if contrib[i, j] > 1e-6]
+        assert rated["reason_codes"][i] == [mapping[names[j]] for j in order]
+
+
+def test_decision_tree_reasons_are_the_features_whose_value_raises_its_log_odds(split, fitted):
+    tree = fitted["decision_tree"]
+    X = model_matrix(split.holdout.head(50), feature_spec())
+    contrib, _ = tree.risk_contributions(X)
+    top = int(np.argmax(contrib[0]))
+    Xe = tree.encode(X.iloc[[0]])
+    base = tree._logit_encoded(Xe)[0]
+    Xe[0, top] = tree.reference[top]
+    assert base - tree._logit_encoded(Xe)[0] == pytest.approx(contrib[0, top])
 
 
 def test_rating_output_contract_and_default_rule(frame, fitted):
