@@ -1,10 +1,11 @@
 """Benchmark: how long the feature-snapshot quality gate takes on a large synthetic snapshot.
 
-    python bench/bench_gx.py --customers 1000000 [--url postgresql://...] [--keep]
+    python bench/bench_gx.py --customers 1000000 [--history 7] [--url postgresql://...] [--keep]
 
 Creates a scratch database on the warehouse's server, migrates it, fills marts.customer_features with
-two synthetic snapshots (the day before, so the volume check against the previous snapshot runs, and
-the rated day D) with the columns of config/features.yml, then times run_gate("features", as_of_date=D)
+synthetic snapshots with the columns of config/features.yml - `--history` earlier days (1: the volume
+check against the previous snapshot runs; >= min_snapshots of config/quality.yml: the distribution
+bands are learned from them too) and the rated day D - then times run_gate("features", as_of_date=D)
 - every expectation of the suite, run in PostgreSQL through GX - and drops the database again.
 """
 
@@ -87,6 +88,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--url", help="server to create the scratch database on (default: the warehouse's)")
+    parser.add_argument("--history", type=int, default=1, help="earlier snapshots before D (default 1)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -106,12 +108,13 @@ def main() -> None:
         with transaction(url) as cur:
             cur.execute(f"create table marts.customer_features (customer_id text not null, "
                         f"as_of_date date not null, {cols})")
-        load = fill_snapshot(url, D - timedelta(days=1), args.customers)
-        load += fill_snapshot(url, D, args.customers)
+        load = sum(fill_snapshot(url, D - timedelta(days=back), args.customers)
+                   for back in range(args.history, -1, -1))
         with transaction(url) as cur:
             cur.execute("create unique index on marts.customer_features (as_of_date, customer_id)")
             cur.execute("analyze marts.customer_features")
-        print(f"bench_gx: 2 snapshots x {args.customers:,} customers generated in {load:.1f}s", flush=True)
+        print(f"bench_gx: {args.history + 1} snapshots x {args.customers:,} customers generated in {load:.1f}s",
+              flush=True)
 
         began = time.monotonic()
         try:

@@ -68,7 +68,10 @@ class _Target:
 
 
 def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    """A plain aware UTC datetime (Airflow hands over pendulum objects; naive values are taken as UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return datetime.fromtimestamp(value.timestamp(), tz=UTC)
 
 
 def _qualified(table: str) -> sql.Composed:
@@ -207,8 +210,8 @@ def run_gate(
         interval = (_utc(interval_start), _utc(interval_end))
     elif as_of_date is None:
         raise ValueError(f"stage {stage!r} needs as_of_date")
-    if isinstance(as_of_date, datetime):
-        as_of_date = as_of_date.date()
+    if as_of_date is not None:  # a plain date (not a datetime or a pendulum Date)
+        as_of_date = date(as_of_date.year, as_of_date.month, as_of_date.day)
     url = url or connection_url(WAREHOUSE)
     started = datetime.now(UTC)
     batch_key = _batch_key(stage, as_of_date, interval, batch_ids)

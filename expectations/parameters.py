@@ -104,6 +104,35 @@ def _history(cur: Any, table: str, as_of_date: date, bands: dict[str, Any], snap
     return rows
 
 
+def _history_from_results(cur: Any, table: str, as_of_date: date, snapshots: int) -> list[dict]:
+    """The same statistics as _history, read from earlier gate results (cheap: no scan of the mart).
+
+    Uses the newest stored result of each mean/quantile expectation for each of the newest `snapshots`
+    snapshots before as_of_date.
+    """
+    cur.execute(
+        "select distinct on (batch_key, expectation_type, column_name) batch_key, expectation_type, "
+        "column_name, observed_value from audit.data_quality_results "
+        "where stage = 'features' and table_name = %(t)s and success is not null and observed_value is not null "
+        "and expectation_type in ('expect_column_mean_to_be_between', 'expect_column_quantiles_to_be_between') "
+        "and batch_key in (select distinct batch_key from audit.data_quality_results "
+        "  where stage = 'features' and table_name = %(t)s and batch_key < %(d)s "
+        "  order by batch_key desc limit %(n)s) "
+        "order by batch_key, expectation_type, column_name, validated_at desc",
+        {"t": table, "d": as_of_date.isoformat(), "n": snapshots},
+    )
+    by_snapshot: dict[str, dict] = {}
+    for batch_key, expectation_type, column, observed in cur.fetchall():
+        row = by_snapshot.setdefault(batch_key, {})
+        if expectation_type == "expect_column_mean_to_be_between" and isinstance(observed, int | float):
+            row[(column, "mean", None)] = float(observed)
+        elif isinstance(observed, dict):
+            for q, v in zip(observed.get("quantiles", []), observed.get("values", []), strict=False):
+                if v is not None:
+                    row[(column, "quantile", float(q))] = float(v)
+    return list(by_snapshot.values())
+
+
 def _learned(values: list[float], k_sd: float, min_rel_width: float) -> list[float]:
     centre = statistics.fmean(values)
     half = max(k_sd * statistics.stdev(values), min_rel_width * abs(centre))
@@ -125,9 +154,13 @@ def feature_parameters(cur: Any, table: str, as_of_date: date) -> dict[str, Any]
     cfg = quality.get("distribution", {})
     bands: dict[str, Any] = cfg.get("bands", {})
     previous = _previous_snapshot_rows(cur, table, as_of_date)
-    history = []
+    history: list[dict] = []
     if cfg.get("source") == "history" and bands:
-        history = _history(cur, table, as_of_date, bands, int(cfg.get("snapshots", 30)))
+        # earlier gate results first; the first days (e.g. after the initial load) scan the mart instead
+        snapshots = int(cfg.get("snapshots", 30))
+        history = _history_from_results(cur, table, as_of_date, snapshots)
+        if len(history) < int(cfg.get("min_snapshots", 7)):
+            history = _history(cur, table, as_of_date, bands, snapshots)
     params: dict[str, Any] = {
         **volume_bounds(previous, _volume_settings("features", table)),
         "previous_snapshot_rows": previous,
