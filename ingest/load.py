@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg2 import sql
 
-from common.warehouse import WAREHOUSE, copy_rows, transaction
+from common.warehouse import WAREHOUSE, connect, connection_url, copy_rows, transaction
 from ingest.connectors import Chunk
 from ingest.sources import BATCH_COLUMNS, SourceSpec, TableSpec, load_sources
 from ingest.validate import as_text_table, check_rows, check_table, row_json, unparseable_lines
@@ -134,6 +134,8 @@ def _check_references(cur: psycopg2.extensions.cursor, spec: TableSpec, sources:
                             "(select 1 from {ref} x where x.{pk} = v)").format(
             pk=sql.Identifier(ref.primary_key), ref=sql.Identifier(ref.raw_schema, ref.name)), (wanted,))
         absent = [row[0] for row in cur.fetchall()]
+        if absent:
+            absent = _unknown_to_source(sources[ref_source], ref, absent)
         if not absent:
             continue
         missing = pc.fill_null(pc.is_in(good[column], value_set=pa.array(absent, pa.string())), False)
@@ -145,6 +147,26 @@ def _check_references(cur: psycopg2.extensions.cursor, spec: TableSpec, sources:
         }))
         good = good.filter(pc.invert(missing))
     return good, (pd.concat(rejected, ignore_index=True) if rejected else pd.DataFrame())
+
+
+def _unknown_to_source(source: SourceSpec, ref: TableSpec, keys: list[str]) -> list[str]:
+    """Keys the referenced SQL source does not hold either.
+
+    A parent changed after the interval (a customer updated today, while yesterday's invoices are
+    backfilled) is not in raw yet but is no unknown customer: its own interval will load it. Only keys
+    the source system has never heard of are quarantined. File-drop parents cannot be asked.
+    """
+    if source.kind != "sql":
+        return keys
+    conn = connect(connection_url(source.connection), connect_timeout=10)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("select {pk} from {table} where {pk} = any(%s)").format(
+                pk=sql.Identifier(ref.primary_key), table=sql.Identifier(source.schema, ref.name)), (keys,))
+            known = {row[0] for row in cur.fetchall()}
+    finally:
+        conn.close()
+    return [k for k in keys if k not in known]
 
 
 def _duplicated(keys: list[pa.Array]) -> list[str]:

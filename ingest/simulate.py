@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import io
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import psycopg2.extensions
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
-from common.warehouse import CRM_SOURCE, FINANCE_SOURCE, connect, connection_url, copy_rows
+from common.warehouse import CRM_SOURCE, FINANCE_SOURCE, connect, connection_url
 from ingest.sources import SourceSpec, TableSpec, load_sources
 
 HORIZON_DAYS = 3 * 366  # draws cover this many days from --start, whatever --end is
@@ -505,11 +508,34 @@ def _source_ddl(source: SourceSpec) -> str:
     parts = [f"create schema if not exists {source.schema};"]
     for spec in source.tables:
         cols = ",\n".join(f"    {col} {typ}" for col, typ in spec.columns.items())
-        table = f"{source.schema}.{spec.name}"
-        parts.append(f"create table if not exists {table} (\n{cols}\n);")
-        parts.append(f"create index if not exists {spec.name}_key_idx on {table} ({spec.primary_key});")
-        parts.append(f"create index if not exists {spec.name}_wm_idx on {table} ({spec.watermark});")
+        parts.append(f"create table if not exists {source.schema}.{spec.name} (\n{cols}\n);")
+        # indexes are rebuilt after the bulk load: building once is cheaper than updating row by row
+        parts.append(f"drop index if exists {source.schema}.{spec.name}_key_idx;")
+        parts.append(f"drop index if exists {source.schema}.{spec.name}_wm_idx;")
     return "\n".join(parts)
+
+
+def _source_indexes(source: SourceSpec) -> str:
+    """The key index, and the watermark index that keeps daily extraction reads cheap."""
+    parts = []
+    for spec in source.tables:
+        table = f"{source.schema}.{spec.name}"
+        parts.append(f"create index {spec.name}_key_idx on {table} ({spec.primary_key});")
+        parts.append(f"create index {spec.name}_wm_idx on {table} ({spec.watermark});")
+    return "\n".join(parts)
+
+
+def _copy_frame(cur: psycopg2.extensions.cursor, table: str, frame: pd.DataFrame) -> int:
+    """COPY a typed frame through Arrow's CSV writer (several times faster than pandas to_csv)."""
+    if frame.empty:
+        return 0
+    buf = io.BytesIO()
+    pacsv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), buf,
+                    pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    buf.seek(0)
+    cols = ", ".join(frame.columns)
+    cur.copy_expert(f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv)", buf)
+    return len(frame)
 
 
 def _chunk_tables(rng: np.random.Generator, c: _Customers, clock: _Clock, cut: float) -> dict[str, pd.DataFrame]:
@@ -582,13 +608,14 @@ def simulate(
                 spec = source.table(table)
                 frame = _dirty(dirty_rng, frame, spec, dirty_rate)
                 columns = list(spec.columns)
-                counts[spec.qualified] = counts.get(spec.qualified, 0) + copy_rows(
-                    cursors[source.name], f"{source.schema}.{table}", columns, frame[columns])
+                counts[spec.qualified] = counts.get(spec.qualified, 0) + _copy_frame(
+                    cursors[source.name], f"{source.schema}.{table}", frame[columns])
             if verbose:
                 done = min(first + CHUNK_SIZE, customers)
                 print(f"simulate: {done:,}/{customers:,} customers, {sum(counts.values()):,} rows, "
                       f"{time.monotonic() - began:.1f}s", flush=True)
-        for conn in conns.values():
+        for name, conn in conns.items():
+            cursors[name].execute(_source_indexes(sources[name]))
             conn.commit()
     finally:
         for conn in conns.values():
@@ -611,7 +638,7 @@ def _as_date(value: dt.date | str) -> dt.date:
     return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
 
 
-def main(argv: list[str] | None = None, runner: Callable[..., dict[str, int]] = simulate) -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, required=True)
     parser.add_argument("--start", required=True, help="first day of the simulated history (YYYY-MM-DD)")
@@ -619,7 +646,7 @@ def main(argv: list[str] | None = None, runner: Callable[..., dict[str, int]] = 
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--dirty-rate", type=float, default=0.0, help="share of rows copied as bad rows")
     args = parser.parse_args(argv)
-    runner(args.customers, args.start, args.end, seed=args.seed, dirty_rate=args.dirty_rate)
+    simulate(args.customers, args.start, args.end, seed=args.seed, dirty_rate=args.dirty_rate)
 
 
 if __name__ == "__main__":

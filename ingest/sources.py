@@ -44,6 +44,7 @@ class TableSpec:
 
     @property
     def raw_table(self) -> str:
+        """`raw_schema.table` in the warehouse."""
         return f"{self.raw_schema}.{self.name}"
 
     def kind_of(self, column: str) -> str:
@@ -135,6 +136,7 @@ def source_spec(name: str) -> SourceSpec:
 
 
 def future_tolerance_days() -> int:
+    """Days after the interval end that not_in_future still accepts (clock skew between systems)."""
     return int(load_config("sources").get("future_tolerance_days", 0))
 
 

@@ -221,3 +221,14 @@ def test_an_interval_overlapping_loaded_batches_is_refused_unless_it_covers_them
     assert _raw_counts(warehouse_url) == before
     assert _scalar(warehouse_url, "select count(*) from audit.batch_counts where source_table = 'crm.accounts'") == 2
 
+
+
+def test_a_parent_changed_after_the_interval_does_not_make_its_children_unknown(warehouse_url):
+    # the source has moved 30 days past the interval: some accounts' latest versions lie after it
+    simulate(CUSTOMERS, START, _day(D0, 30), seed=8, verbose=False)
+    _initial_load(D0)
+    changed_later = _scalar(warehouse_url, "select count(distinct customer_id) from raw_finance.invoices i "
+                                           "where not exists (select 1 from raw_crm.accounts a "
+                                           "where a.account_id = i.customer_id)")
+    assert changed_later > 0  # children of those accounts were loaded although their parent is not in raw yet
+    assert _scalar(warehouse_url, "select count(*) from quarantine.rejected_rows where rule = 'references'") == 0
