@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -124,24 +124,24 @@ def test_staged_ratings_pass_and_bad_ones_stop_the_publish(warehouse_url):
 
 
 def test_critical_failure_leaves_no_new_ratings_and_fails_with_a_clear_message(warehouse_url):
-    """What the daily run does: gate the snapshot, score only if it passed."""
+    """The daily run's gate task (pipeline.daily.gate) on a broken snapshot: the task fails with the
+    reason, its audit row says so, and nothing is rated for the date."""
+    from pipeline import daily
+
     create_feature_mart(warehouse_url)
     insert_features(warehouse_url, D, dpd_current=-1.0)
-    scored = []
-
-    def daily_run() -> None:
-        run_gate("features", as_of_date=D, url=warehouse_url, run_id="daily")
-        scored.append(D)  # scoring and publishing would happen here
-
+    interval_start = datetime.combine(D, datetime.min.time(), tzinfo=UTC)
     with pytest.raises(QualityGateFailed) as err:
-        daily_run()
-    assert scored == []
+        daily.gate("features", "daily-run", interval_start, interval_start + timedelta(days=1))
+    message = str(err.value)
+    assert message.startswith("quality gate 'features' failed for batch 2026-03-10")
+    assert "marts.customer_features: expect_column_values_to_be_between(dpd_current) [range] - 40 of 40" in message
     with transaction(warehouse_url) as cur:
+        cur.execute("select status, detail->>'error' from audit.pipeline_runs where task_id = 'gate_features'")
+        status, error = cur.fetchone()
         cur.execute("select count(*) from ratings.customer_ratings where as_of_date = %s", (D,))
         assert cur.fetchone()[0] == 0
-    assert str(err.value).startswith("quality gate 'features' failed for batch 2026-03-10")
-    assert "marts.customer_features: expect_column_values_to_be_between(dpd_current) [range] - 40 of 40" in \
-        str(err.value)
+    assert status == "failed" and "expect_column_values_to_be_between(dpd_current)" in error
 
 
 def test_bands_are_learned_from_earlier_gate_results_without_scanning_the_mart(warehouse_url):
