@@ -78,6 +78,11 @@ class CreditModel:
     def predict_proba_bare(self, X: pd.DataFrame) -> np.ndarray:
         raise NotImplementedError
 
+    def rate_inputs(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Calibrated PD, risk contributions and their feature names (models override it to share work)."""
+        contrib, names = self.risk_contributions(X)
+        return self.predict_pd(X), contrib, names
+
     def calibrate(self, X: pd.DataFrame, y: np.ndarray) -> CreditModel:
         self.calibration = Platt.fit(self.logit(X), np.asarray(y))
         return self
@@ -130,11 +135,11 @@ class ScorecardModel(CreditModel):
         """Points lost against each characteristic's best bin."""
         return self.best_points - self.points_from_woe(self.woe(X)), list(self.selected)
 
-    def score_and_reasons_inputs(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def rate_inputs(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """One WoE pass for both the PD and the points lost (the fast path of the pyfunc)."""
         W = self.woe(X)
         pd_ = self.calibration(self.lr.decision_function(W))
-        return pd_, self.best_points - self.points_from_woe(W)
+        return pd_, self.best_points - self.points_from_woe(W), list(self.selected)
 
     def finish(self, X_fit: pd.DataFrame) -> None:
         """Best points per characteristic: the best bin seen in training (or the neutral WoE of 0)."""
@@ -156,68 +161,96 @@ class ScorecardModel(CreditModel):
         return pd.DataFrame(rows)
 
 
-def hgb_path_contributions(clf: HistGradientBoostingClassifier, Xe: np.ndarray) -> np.ndarray:
+def hgb_path_tables(clf: HistGradientBoostingClassifier) -> tuple[list[Any], np.ndarray]:
+    """Per tree, a copy whose leaves return their own node id, and a (nodes x features) table holding,
+    for every node, the per-feature sum of value changes along the path from the root to that node."""
+    from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+
+    shrink = float(clf.learning_rate)
+    n_features = int(clf.n_features_in_)
+    locators, tables, offset = [], [], 0
+    for (tree,) in clf._predictors:
+        nodes = tree.nodes
+        # internal node values are unshrunk Newton steps; leaf values already carry the shrinkage
+        value = np.where(nodes["is_leaf"] == 1, nodes["value"], nodes["value"] * shrink)
+        value[0] = 0.0  # the root carries no information beyond the baseline
+        table = np.zeros((len(nodes), n_features))
+        stack = [0]
+        while stack:
+            i = stack.pop()
+            if nodes["is_leaf"][i]:
+                continue
+            for child in (int(nodes["left"][i]), int(nodes["right"][i])):
+                table[child] = table[i]
+                table[child, nodes["feature_idx"][i]] += value[child] - value[i]
+                stack.append(child)
+        ids = nodes.copy()
+        ids["value"] = np.arange(len(nodes)) + offset
+        locators.append(TreePredictor(ids, tree.binned_left_cat_bitsets, tree.raw_left_cat_bitsets))
+        tables.append(table)
+        offset += len(nodes)
+    return locators, np.vstack(tables) if tables else np.zeros((0, n_features))
+
+
+def hgb_path_contributions(clf: HistGradientBoostingClassifier, Xe: np.ndarray,
+                           tables: tuple[list[Any], np.ndarray] | None = None) -> np.ndarray:
     """Path attribution (Saabas / treeinterpreter) of a binary HistGradientBoostingClassifier.
 
     Along each tree's decision path, the change of node value at every split is credited to the split's
-    feature, so per row: baseline + sum of contributions = the model's raw log-odds, exactly. Reads the
-    fitted trees (`_predictors`, node records); `test_ml_models` checks the additivity so a scikit-learn
-    change that breaks it fails loudly. Missing and negative category codes follow the missing branch.
+    feature, so per row: baseline + sum of contributions = the model's raw log-odds, exactly. Rows are
+    routed by scikit-learn's own compiled tree predictor (same handling of missing values and unseen
+    categories as predict); the per-leaf path sums are precomputed, so the cost is about one prediction
+    plus a sparse product. Reads fitted-tree internals; `test_ml_models` checks the additivity so a
+    scikit-learn change that breaks it fails loudly.
     """
-    n, p = Xe.shape
-    out = np.zeros((n, p))
-    shrink = float(clf.learning_rate)
-    for (tree,) in clf._predictors:
-        nodes = tree.nodes
-        if nodes["is_leaf"][0]:
-            continue
-        # internal node values are unshrunk Newton steps; leaf values already carry the shrinkage
-        value = np.where(nodes["is_leaf"] == 1, nodes["value"], nodes["value"] * shrink)
-        bitsets = tree.raw_left_cat_bitsets
-        feature = nodes["feature_idx"].astype(np.intp)
-        threshold = nodes["num_threshold"]
-        missing_left = nodes["missing_go_to_left"] == 1
-        is_leaf = nodes["is_leaf"] == 1
-        is_cat = nodes["is_categorical"] == 1
-        has_cat = bool(is_cat.any())
-        children = np.stack([nodes["right"], nodes["left"]]).astype(np.intp)
-        node = np.zeros(n, dtype=np.intp)
-        idx = np.arange(n)
-        while idx.size:
-            cur = node[idx]
-            f = feature[cur]
-            x = Xe[idx, f]
-            with np.errstate(invalid="ignore"):
-                left = np.where(np.isnan(x), missing_left[cur], x <= threshold[cur])
-            if has_cat:
-                cat = is_cat[cur]
-                if cat.any():
-                    xc = x[cat]
-                    bad = np.isnan(xc) | (xc < 0)
-                    code = np.where(bad, 0, xc).astype(np.int64)
-                    words = bitsets[nodes["bitset_idx"][cur[cat]].astype(np.intp), code // 32]
-                    in_left = ((words >> (code % 32).astype(np.uint32)) & 1).astype(bool)
-                    left[cat] = np.where(bad, missing_left[cur[cat]], in_left)
-            child = children[left.astype(np.intp), cur]
-            out[idx, f] += value[child] - value[cur]
-            node[idx] = child
-            idx = idx[~is_leaf[child]]
-    return out
+    from scipy import sparse
+    from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+
+    locators, table = tables or hgb_path_tables(clf)
+    n = Xe.shape[0]
+    if not locators:
+        return np.zeros((n, table.shape[1]))
+    X = np.ascontiguousarray(Xe, dtype=np.float64)
+    known, f_idx_map = clf._bin_mapper.make_known_categories_bitsets()
+    threads = _openmp_effective_n_threads()
+    leaves = np.empty((n, len(locators)), dtype=np.int64)
+    for t, locator in enumerate(locators):
+        leaves[:, t] = locator.predict(X, known, f_idx_map, threads)
+    k = len(locators)
+    L = sparse.csr_matrix((np.ones(n * k), leaves.ravel(), np.arange(0, n * k + 1, k)), shape=(n, table.shape[0]))
+    return np.asarray(L @ table)
+
+
+def decision_tree_path_table(clf: DecisionTreeClassifier) -> tuple[np.ndarray, float]:
+    """(nodes x features) path sums of log-odds changes of a fitted decision tree, and the root log-odds."""
+    tree = clf.tree_
+    counts = tree.value[:, 0, :]
+    node_logit = _logit(counts[:, 1] / counts.sum(axis=1))
+    table = np.zeros((tree.node_count, int(clf.n_features_in_)))
+    stack = [0]
+    while stack:
+        i = stack.pop()
+        for child in (tree.children_left[i], tree.children_right[i]):
+            if child < 0:
+                continue
+            table[child] = table[i]
+            table[child, tree.feature[i]] += node_logit[child] - node_logit[i]
+            stack.append(child)
+    return table, float(node_logit[0])
 
 
 @dataclass
 class TreeModel(CreditModel):
     """A tree model (decision tree or HistGradientBoosting) behind an ordinal encoder for categoricals.
 
-    Per-row attribution (reason codes), in raw log-odds units:
-    - HGB: path attribution (`hgb_path_contributions`), additive and exact for the model's log-odds;
-    - decision tree: for each feature j, the drop in the raw log-odds when j alone is set to a reference
-      value (training median / most frequent category); one extra prediction per feature.
+    Per-row attribution (reason codes): path attribution in raw log-odds units. Along the decision path,
+    the change in node log-odds at every split is credited to the split's feature, so the bias plus the
+    contributions equal the model's raw log-odds exactly. Rows are routed once (HGB's compiled
+    predictor, the tree's `apply`) and give both the PD and the reasons.
     """
 
     pre: ColumnTransformer | None = None
     clf: Any = None
-    reference: np.ndarray | None = None
     encoded_names: list[str] = field(default_factory=list)
 
     def encode(self, X: pd.DataFrame) -> np.ndarray:
@@ -232,18 +265,26 @@ class TreeModel(CreditModel):
     def predict_proba_bare(self, X: pd.DataFrame) -> np.ndarray:
         return self.clf.predict_proba(self.encode(X))[:, 1]
 
-    def risk_contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-        Xe = self.encode(X)
+    def _paths(self, Xe: np.ndarray) -> tuple[np.ndarray, float]:
+        """Contributions per row and feature, and the bias (raw log-odds = bias + row sum)."""
+        if getattr(self, "_path_tables", None) is None:
+            if isinstance(self.clf, HistGradientBoostingClassifier):
+                self._path_tables = hgb_path_tables(self.clf)
+            else:
+                self._path_tables = decision_tree_path_table(self.clf)
         if isinstance(self.clf, HistGradientBoostingClassifier):
-            return hgb_path_contributions(self.clf, Xe), list(self.encoded_names)
-        base = self._logit_encoded(Xe)
-        out = np.empty_like(Xe)
-        for j in range(Xe.shape[1]):
-            saved = Xe[:, j].copy()
-            Xe[:, j] = self.reference[j]
-            out[:, j] = base - self._logit_encoded(Xe)
-            Xe[:, j] = saved
-        return out, list(self.encoded_names)
+            bias = float(self.clf._baseline_prediction.ravel()[0])
+            return hgb_path_contributions(self.clf, Xe, self._path_tables), bias
+        table, bias = self._path_tables
+        return table[self.clf.apply(Xe)], bias
+
+    def rate_inputs(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """One routing pass gives both the log-odds (bias + contributions) and the reasons."""
+        contrib, bias = self._paths(self.encode(X))
+        return self.calibration(bias + contrib.sum(axis=1)), contrib, list(self.encoded_names)
+
+    def risk_contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+        return self._paths(self.encode(X))[0], list(self.encoded_names)
 
 
 def _encoder(spec: FeatureSpec) -> ColumnTransformer:
@@ -255,12 +296,6 @@ def _encoder(spec: FeatureSpec) -> ColumnTransformer:
         ],
         verbose_feature_names_out=False,
     )
-
-
-def _reference(X: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
-    row = {c: [X[c].median()] for c in spec.numeric}
-    row.update({c: [X[c].mode().iloc[0]] for c in spec.categorical})
-    return pd.DataFrame(row)[spec.names]
 
 
 def binnable(X: pd.DataFrame, spec: FeatureSpec) -> FeatureSpec:
@@ -328,7 +363,6 @@ def fit_tree(name: str, X: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, cfg: 
     clf.fit(Xe, y)
     model = TreeModel(name=name, spec=spec, pre=pre, clf=clf, params=cfg,
                       encoded_names=[str(c) for c in pre.get_feature_names_out()])
-    model.reference = model.encode(_reference(X, spec))[0]
     return model
 
 

@@ -15,7 +15,7 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
-from ml.candidates import CreditModel, ScorecardModel
+from ml.candidates import CreditModel
 from ml.dataset import model_matrix
 from ml.scale import load_master_scale, score_for_pd
 
@@ -72,12 +72,7 @@ class CreditPDModel(mlflow.pyfunc.PythonModel):
         """The pyfunc's work, callable without MLflow."""
         frame = frame.reset_index(drop=True)
         X = model_matrix(frame, self.model.spec, self.model.input_features)
-        if isinstance(self.model, ScorecardModel):
-            pd_, contrib = self.model.score_and_reasons_inputs(X)
-            names = self.model.selected
-        else:
-            pd_ = self.model.predict_pd(X)
-            contrib, names = self.model.risk_contributions(X)
+        pd_, contrib, names = self.model.rate_inputs(X)
         in_default = (
             pd.to_numeric(frame["in_default"], errors="coerce").fillna(0).to_numpy() == 1
             if "in_default" in frame.columns else np.zeros(len(frame), dtype=bool)

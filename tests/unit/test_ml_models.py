@@ -115,15 +115,13 @@ def test_hgb_attributions_add_up_to_its_log_odds_and_give_the_reason_codes(split
         assert rated["reason_codes"][i] == [mapping[names[j]] for j in order]
 
 
-def test_decision_tree_reasons_are_the_features_whose_value_raises_its_log_odds(split, fitted):
+def test_decision_tree_attributions_add_up_to_its_log_odds(split, fitted):
     tree = fitted["decision_tree"]
-    X = model_matrix(split.holdout.head(50), feature_spec())
-    contrib, _ = tree.risk_contributions(X)
-    top = int(np.argmax(contrib[0]))
-    Xe = tree.encode(X.iloc[[0]])
-    base = tree._logit_encoded(Xe)[0]
-    Xe[0, top] = tree.reference[top]
-    assert base - tree._logit_encoded(Xe)[0] == pytest.approx(contrib[0, top])
+    X = model_matrix(split.holdout.head(300), feature_spec())
+    contrib, names = tree.risk_contributions(X)
+    assert len(names) == contrib.shape[1]
+    _, bias = tree._paths(tree.encode(X))
+    np.testing.assert_allclose(bias + contrib.sum(axis=1), tree.logit(X), atol=1e-9)
 
 
 def test_rating_output_contract_and_default_rule(frame, fitted):
@@ -140,6 +138,8 @@ def test_rating_output_contract_and_default_rule(frame, fitted):
         assert out["reason_codes"].map(len).le(4).all()
         assert set().union(*out["reason_codes"]) <= dictionary
         assert not out.loc[5:, "rating_grade"].eq("D").any()
+        expected = model.predict_pd(model_matrix(rows.iloc[5:], feature_spec()))
+        np.testing.assert_allclose(out.loc[5:, "pd_12m"].to_numpy(), expected, rtol=1e-9)
         # row order: rating a reversed frame gives the reversed output
         back = _pyfunc(model).predict(None, rows.iloc[::-1])
         np.testing.assert_allclose(back["pd_12m"].to_numpy()[::-1], out["pd_12m"].to_numpy())
