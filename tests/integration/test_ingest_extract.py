@@ -232,3 +232,50 @@ def test_a_parent_changed_after_the_interval_does_not_make_its_children_unknown(
                                            "where a.account_id = i.customer_id)")
     assert changed_later > 0  # children of those accounts were loaded although their parent is not in raw yet
     assert _scalar(warehouse_url, "select count(*) from quarantine.rejected_rows where rule = 'references'") == 0
+
+
+KILLED_LOADER = """
+import sys, time, datetime as dt
+from ingest.connectors import read_chunks
+from ingest.load import load_batch
+from ingest.sources import source_spec
+source = source_spec("crm")
+spec = source.table("activities")
+start, end = dt.datetime(2000, 1, 1, tzinfo=dt.UTC), dt.datetime(2024, 7, 1, tzinfo=dt.UTC)
+def chunks():
+    for chunk in read_chunks(source, spec, start, end):
+        yield chunk
+        print("COPIED", flush=True)  # the chunk is in raw, uncommitted; now wait to be killed
+        time.sleep(60)
+load_batch(source, spec, start, end, chunks(), sys.argv[1])
+"""
+
+
+def test_a_task_killed_mid_load_leaves_no_partial_batch_and_a_rerun_completes(warehouse_url):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    simulate(CUSTOMERS, START, _day(D0, -1), seed=4, verbose=False)
+    child = subprocess.Popen([sys.executable, "-c", KILLED_LOADER, warehouse_url], stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout.readline().strip() == "COPIED"
+        assert _scalar(warehouse_url, "select count(*) from pg_stat_activity where datname = current_database()"
+                                      " and state = 'idle in transaction'") == 1  # the open batch
+        child.send_signal(signal.SIGKILL)  # no cleanup, no rollback from the client: like an OOM kill
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    deadline = time.monotonic() + 30
+    while _scalar(warehouse_url, "select count(*) from pg_stat_activity where datname = current_database() "
+                                 "and pid <> pg_backend_pid()") and time.monotonic() < deadline:
+        time.sleep(0.2)  # the server notices the dead client and rolls its transaction back
+    assert _scalar(warehouse_url, "select count(*) from raw_crm.activities") == 0
+    assert _scalar(warehouse_url, "select count(*) from audit.batch_counts") == 0
+    results = extract_interval("crm", HISTORY, D0, verbose=False)
+    activities = next(r for r in results if r.source_table == "crm.activities")
+    assert activities.loaded > 0
+    assert _scalar(warehouse_url, "select count(*) from raw_crm.activities") == activities.loaded
