@@ -32,7 +32,7 @@ def build_snapshot(as_of_date: dt.date | str, conn_id_or_url: str = WAREHOUSE) -
 
 def build_history(
     as_of_date: dt.date | str,
-    recent_days: int = 31,
+    recent_days: int = 7,
     history_start_date: dt.date | str | None = None,
     conn_id_or_url: str = WAREHOUSE,
 ) -> str:

@@ -8,19 +8,20 @@ from common.dbt import run_dbt
 from common.warehouse import transaction
 from tests.integration.test_dbt_features import feature_rows, load_scenario, snapshot_dates
 
+MODELS_ONLY = ["--select", "+customer_features", "--exclude", "test_type:data", "test_type:unit"]
+
 
 def test_full_refresh_equals_the_union_of_daily_runs(warehouse_url):
     load_scenario(warehouse_url)
     # the models of common.transform.build_history, without its data tests (test_dbt_features runs them)
     history_vars = {"as_of_date": "2024-06-30", "history": True, "recent_days": 2, "history_start_date": "2024-04-01"}
-    run_dbt(["run", "--full-refresh", "--select", "+customer_features"], vars=history_vars, conn_id_or_url=warehouse_url)
+    run_dbt(["build", "--full-refresh", *MODELS_ONLY], vars=history_vars, conn_id_or_url=warehouse_url)
     history = feature_rows(warehouse_url)
     dates = snapshot_dates(warehouse_url)
     assert dates == [dt.date(2024, 4, 30), dt.date(2024, 5, 31), dt.date(2024, 6, 29), dt.date(2024, 6, 30)]
     with transaction(warehouse_url) as cur:
-        cur.execute("drop table marts.customer_default_labels, marts.customer_features")
+        cur.execute("drop table marts.customer_features")
     for day in reversed(dates):  # the order of the daily runs must not matter
-        run_dbt(["run", "--select", "+customer_features"], vars={"as_of_date": day.isoformat()},
-                conn_id_or_url=warehouse_url)
+        run_dbt(["build", *MODELS_ONLY], vars={"as_of_date": day.isoformat()}, conn_id_or_url=warehouse_url)
     assert len(history) == 20
     assert feature_rows(warehouse_url) == history

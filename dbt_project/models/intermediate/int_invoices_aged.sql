@@ -1,7 +1,11 @@
+-- A view: int_invoices_aggregated_to_accounts reads it once, so the invoice x date rows of a
+-- history build are streamed into the aggregation rather than written.
+{{ config(materialized='view') }}
+
 -- Invoice-level payment behaviour as of each evaluation date (the snapshot dates and the same
 -- dates 3 months earlier): what was paid or credited by then, the open balance, days past due,
 -- and whether and how late the invoice was settled. Only invoices that matter for a 12-month
--- window or are still open are kept.
+-- window or are still open are kept (a paid invoice unchanged for 12 months is dropped early).
 with
 
 evaluation_dates as (
@@ -34,36 +38,45 @@ invoices as (
         on
             {{ known_at('invoice_history', 'evaluation_dates.evaluation_date') }}
             and invoice_history.issue_date <= evaluation_dates.evaluation_date
-    where invoice_history.status != 'cancelled'
+    where
+        invoice_history.status != 'cancelled'
+        -- paid and unchanged for 12 months: outside every window (keeps history builds small)
+        and not (
+            invoice_history.status = 'paid'
+            and invoice_history.valid_from_date
+            <= {{ months_before('evaluation_dates.evaluation_date', 12) }}
+        )
 ),
 
+-- payments and credit notes are looked up per kept invoice: no date x payments product
 payments as (
     select
-        evaluation_dates.evaluation_date,
-        payment_history.invoice_id,
+        invoices.evaluation_date,
+        invoices.invoice_id,
         sum(payment_history.amount_eur) as paid_amount_eur,
         max(payment_history.payment_date) as last_payment_date
-    from evaluation_dates
+    from invoices
     inner join payment_history
         on
-            {{ known_at('payment_history', 'evaluation_dates.evaluation_date') }}
-            and payment_history.payment_date <= evaluation_dates.evaluation_date
-    group by evaluation_dates.evaluation_date, payment_history.invoice_id
+            invoices.invoice_id = payment_history.invoice_id
+            and {{ known_at('payment_history', 'invoices.evaluation_date') }}
+            and payment_history.payment_date <= invoices.evaluation_date
+    group by invoices.evaluation_date, invoices.invoice_id
 ),
 
 credit_notes as (
     select
-        evaluation_dates.evaluation_date,
-        credit_note_history.invoice_id,
+        invoices.evaluation_date,
+        invoices.invoice_id,
         sum(credit_note_history.amount_eur) as credited_amount_eur,
         max(credit_note_history.issue_date) as last_credit_note_date
-    from evaluation_dates
+    from invoices
     inner join credit_note_history
         on
-            {{ known_at('credit_note_history', 'evaluation_dates.evaluation_date') }}
-            and credit_note_history.issue_date <= evaluation_dates.evaluation_date
-    where credit_note_history.invoice_id is not null
-    group by evaluation_dates.evaluation_date, credit_note_history.invoice_id
+            invoices.invoice_id = credit_note_history.invoice_id
+            and {{ known_at('credit_note_history', 'invoices.evaluation_date') }}
+            and credit_note_history.issue_date <= invoices.evaluation_date
+    group by invoices.evaluation_date, invoices.invoice_id
 ),
 
 balances as (
