@@ -97,8 +97,10 @@ def main() -> None:
     scoring["registered_pyfunc"]["ratio_to_bare"] = round(
         scoring["registered_pyfunc"]["pyfunc_predict_rows_s"] / scoring[chosen]["bare_predict_proba_rows_s"], 3)
     summary = json.loads(Path(evaluation["summary_path"]).read_text())
+    training = pd.read_parquet(path)
     print(json.dumps({
-        "customers": args.customers, "snapshots": args.snapshots, "training_rows": int(len(pd.read_parquet(path))),
+        "source": args.source, "customers": int(training["customer_id"].nunique()),
+        "snapshots": int(training["as_of_date"].nunique()), "training_rows": int(len(training)),
         "synthetic_data_seconds": round(t_data, 2), "timings_seconds": {k: round(v, 2) for k, v in timings.items()},
         "holdout_auc": {k: round(v, 4) for k, v in summary["candidate_auc"].items()}, "chosen": chosen,
         "score_rows": args.score_rows, "scoring": scoring, "cpu_count": os.cpu_count(),

@@ -341,7 +341,9 @@ def fit_scorecard(X: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, cfg: dict[s
 
 
 def fit_tree(name: str, X: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, cfg: dict[str, Any],
-             seed: int = 0) -> TreeModel:
+             seed: int = 0, X_val: pd.DataFrame | None = None, y_val: np.ndarray | None = None) -> TreeModel:
+    """Fit a decision tree or HGB. HGB stops early on (X_val, y_val) when given: the out-of-time
+    calibration slice, since a random validation split of panel data shares customers with the fit."""
     spec = binnable(X, spec)  # all-missing or constant columns carry nothing (and break HGB's binning)
     pre = _encoder(spec)
     Xe = pre.fit_transform(X[spec.names]).astype(float)
@@ -351,6 +353,7 @@ def fit_tree(name: str, X: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, cfg: 
             learning_rate=cfg.get("learning_rate", 0.05), max_iter=cfg.get("max_iter", 200),
             max_leaf_nodes=cfg.get("max_leaf_nodes", 15), min_samples_leaf=cfg.get("min_samples_leaf", 100),
             l2_regularization=cfg.get("l2_regularization", 1.0), early_stopping=cfg.get("early_stopping", True),
+            n_iter_no_change=cfg.get("n_iter_no_change", 20), max_depth=cfg.get("max_depth"),
             categorical_features=[i < n_cat for i in range(Xe.shape[1])] if n_cat else None,
             random_state=seed,
         )
@@ -360,7 +363,11 @@ def fit_tree(name: str, X: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, cfg: 
             class_weight=cfg.get("class_weight"), random_state=seed,
         )
     # Missing and unseen categories encode to -1: HGB treats negative category codes as missing.
-    clf.fit(Xe, y)
+    use_val = name == "hgb" and clf.early_stopping and X_val is not None and len(np.unique(y_val)) == 2
+    if use_val:
+        clf.fit(Xe, y, X_val=pre.transform(X_val[spec.names]).astype(float), y_val=np.asarray(y_val, dtype=int))
+    else:
+        clf.fit(Xe, y)
     model = TreeModel(name=name, spec=spec, pre=pre, clf=clf, params=cfg,
                       encoded_names=[str(c) for c in pre.get_feature_names_out()])
     return model
@@ -377,5 +384,5 @@ def fit_candidate(name: str, X_fit: pd.DataFrame, y_fit: np.ndarray, X_cal: pd.D
         model.finish(X_fit)
         return model
     if name in ("decision_tree", "hgb"):
-        return fit_tree(name, X_fit, y_fit, spec, cfg).calibrate(X_cal, y_cal)
+        return fit_tree(name, X_fit, y_fit, spec, cfg, X_val=X_cal, y_val=y_cal).calibrate(X_cal, y_cal)
     raise ValueError(f"unknown candidate {name!r}; known: {CANDIDATES}")
