@@ -172,3 +172,22 @@ def test_infer_spec_types_columns_of_a_user_table():
     assert spec.numeric == ("a", "c") and spec.categorical == ("b",)
     X = model_matrix(table, spec)
     assert X["b"].tolist() == ["x", "__missing__"] and np.isnan(X["a"][1])
+
+
+def test_scorecard_bins_are_monotonic_and_selection_follows_information_value(fitted):
+    card = fitted["scorecard"]
+    summary = card.binning.summary().set_index("name")
+    cfg = load_config("model")["candidates"]["scorecard"]["selection"]
+    chosen = summary.loc[card.selected, "iv"].astype(float)
+    assert len(card.selected) <= cfg["top"] and (chosen >= cfg["iv_min"]).all()
+    dropped = summary.drop(index=card.selected)["iv"].astype(float)
+    assert (dropped[dropped <= cfg["iv_max"]] <= chosen.min() + 1e-12).all()
+    for name in card.selected:
+        if name in feature_spec().categorical:
+            continue
+        table = card.binning.get_binned_variable(name).binning_table.build()
+        table = table[table.index != "Totals"]
+        rates = table.loc[~table["Bin"].astype(str).isin(["Special", "Missing"]), "Event rate"].astype(float)
+        assert len(rates) >= 2
+        steps = np.diff(rates.to_numpy())
+        assert (steps >= -1e-12).all() or (steps <= 1e-12).all(), (name, rates.tolist())
