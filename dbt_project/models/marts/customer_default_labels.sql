@@ -47,8 +47,22 @@ default_event_history as (
     select * from {{ ref('stg_finance__default_event_history') }}
 ),
 
+-- the distinct snapshot dates, walking the as_of_date index (a loose index scan) instead of
+-- reading every feature row (refs stay unaliased: `dbt --empty` wraps them in an aliased subquery)
 feature_dates as (
-    select distinct as_of_date from features
+    with recursive walk (as_of_date) as (
+        select min(as_of_date) from {{ ref('customer_features') }}
+        union all
+        select (
+            select min(as_of_date) from {{ ref('customer_features') }}  -- noqa: RF02, RF03
+            where as_of_date > walk.as_of_date  -- noqa: RF02, RF03
+        )
+        from walk
+        where walk.as_of_date is not null
+    )
+
+    select walk.as_of_date from walk
+    where walk.as_of_date is not null
 ),
 
 mature_dates as (
@@ -66,9 +80,9 @@ mature_dates as (
                 feature_dates.as_of_date in (
                     select snapshot_dates.as_of_date from snapshot_dates
                 )
-                or feature_dates.as_of_date not in (
-                    select distinct labelled_before.as_of_date
-                    from {{ this }} as labelled_before
+                or not exists (
+                    select 1 from {{ this }}
+                    where {{ this }}.as_of_date = feature_dates.as_of_date
                 )
             )
         {%- endif %}
