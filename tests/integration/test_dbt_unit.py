@@ -1,14 +1,32 @@
-"""The dbt unit tests (`unit_tests:` in the model YAML) of the feature arithmetic."""
+"""The dbt unit tests (`unit_tests:` in the model YAML) of the feature arithmetic, and the docs site."""
 
 from __future__ import annotations
 
+import json
+
 from common.dbt import run_dbt
+from common.paths import state_dir
+
+VARS = {"as_of_date": "2024-06-30"}
 
 
-def test_dbt_unit_tests_of_feature_arithmetic_pass(warehouse_url):
+def test_dbt_unit_tests_pass_and_docs_describe_every_model_and_column(warehouse_url):
     # unit tests read the column types of their inputs: create every relation (empty) first
-    run_dbt(["build", "--empty", "--exclude", "test_type:unit", "test_type:data"], vars={"as_of_date": "2024-06-30"},
+    run_dbt(["build", "--empty", "--exclude", "test_type:unit", "test_type:data"], vars=VARS,
             conn_id_or_url=warehouse_url)
-    output = run_dbt(["test", "--select", "test_type:unit"], vars={"as_of_date": "2024-06-30"},
-                     conn_id_or_url=warehouse_url)
+    output = run_dbt(["test", "--select", "test_type:unit"], vars=VARS, conn_id_or_url=warehouse_url)
     assert "PASS=3 " in output and "ERROR=0" in output
+
+    run_dbt(["docs", "generate"], vars=VARS, conn_id_or_url=warehouse_url)
+    target = state_dir() / "dbt" / "target"
+    manifest = json.loads((target / "manifest.json").read_text())
+    catalog = json.loads((target / "catalog.json").read_text())
+    undocumented = []
+    for unique_id, table in catalog["nodes"].items():
+        node = manifest["nodes"][unique_id]
+        if not node["description"].strip():
+            undocumented.append(node["name"])
+        documented = {name for name, col in node["columns"].items() if col["description"].strip()}
+        undocumented += [f"{node['name']}.{col}" for col in table["columns"] if col not in documented]
+    assert len(catalog["nodes"]) >= 40
+    assert undocumented == []
