@@ -158,7 +158,11 @@ def read_snapshot(url: str, as_of_date: date, chunk_size: int = DEFAULT_CHUNK_SI
     columns = list(kinds)
     select = sql.SQL("copy (select {cols} from {table} where as_of_date = {d} order by customer_id)"
                      " to stdout with (format csv)").format(
-        cols=sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+        # flags are read as integers whether the mart stores them as integer or boolean
+        cols=sql.SQL(", ").join(
+            sql.SQL("{c}::integer").format(c=sql.Identifier(c)) if kinds[c] == "flag" else sql.Identifier(c)
+            for c in columns
+        ),
         table=sql.Identifier(*FEATURE_TABLE.split(".")),
         d=sql.Literal(as_of_date),
     )
