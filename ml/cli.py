@@ -52,7 +52,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(f"holdout of version {on} ({window}, {len(holdout)} rows)")
     print(f"{'metric':<20}{'v' + a:>12}{'v' + b:>12}{'b - a':>12}")
     for k in METRICS:
-        print(f"{k:<20}{ma[k]:>12.4f}{mb[k]:>12.4f}{mb[k] - ma[k]:>12.4f}")
+        fmt = ">12.0f" if k == "rows" else ">12.4f"
+        print(f"{k:<20}{ma[k]:{fmt}}{mb[k]:{fmt}}{mb[k] - ma[k]:{fmt}}")
     if args.json:
         print(json.dumps({"holdout_of": on, a: ma, b: mb}))
     return 0

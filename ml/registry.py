@@ -143,6 +143,7 @@ def holdout_of(version: str) -> pd.DataFrame:
     import mlflow
 
     run_id = version_tags(version).get("run_id") or _client().get_model_version(_name(), str(version)).run_id
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     with tempfile.TemporaryDirectory() as tmp:
         path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="data/holdout.parquet", dst_path=tmp)
         return pd.read_parquet(path)
