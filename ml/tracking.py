@@ -40,12 +40,17 @@ def configure_mlflow(experiment: str | None = None) -> str:
     """
     import mlflow
 
-    mlflow.set_tracking_uri(tracking_uri())
+    uri = tracking_uri()
+    mlflow.set_tracking_uri(uri)
     name = experiment or str(load_config("model").get("experiment", "crm_credit_pd"))
     found = mlflow.get_experiment_by_name(name)
     if found is None:
+        # A tracking server manages its own artifact store unless MLFLOW_ARTIFACT_ROOT says otherwise;
+        # a local store (SQLite, files) gets <state>/mlflow/artifacts instead of ./mlruns.
+        remote = uri.startswith(("http://", "https://", "databricks"))
+        location = None if remote and not os.environ.get("MLFLOW_ARTIFACT_ROOT") else f"{artifact_root()}/{name}"
         try:
-            exp_id = mlflow.create_experiment(name, artifact_location=f"{artifact_root()}/{name}")
+            exp_id = mlflow.create_experiment(name, artifact_location=location)
         except Exception:  # noqa: BLE001 - created concurrently by another task: use it
             found = mlflow.get_experiment_by_name(name)
             if found is None:
