@@ -236,6 +236,7 @@ def register_chosen(evaluation: dict[str, Any]) -> dict[str, Any]:
         "calibration_ratio": f"{h['calibration_ratio']:.6f}",
         "train_grade_distribution": json.dumps(summary["train_grade_distribution"]),
         "run_id": evaluation["run_id"],
+        "model_card": f"runs:/{evaluation['run_id']}/model_card.md",
     }
     registry.tag_version(version, tags)
     return {"version": version, "run_id": evaluation["run_id"], "chosen": summary["chosen"],

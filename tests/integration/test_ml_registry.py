@@ -131,3 +131,17 @@ def test_pyfunc_round_trips_by_alias_in_a_fresh_process(store, tmp_path):
     assert there["score"].tolist() == here["score"].tolist()
     assert there["rating_grade"].tolist() == here["rating_grade"].tolist()
     assert [list(r) for r in there["reason_codes"]] == [list(r) for r in here["reason_codes"]]
+
+
+def test_gate_names_psi_and_calibration_failures_with_their_margins(store):
+    import copy
+
+    from common.config import load_config
+
+    cfg = copy.deepcopy(load_config("model"))
+    cfg["gate"].update({"max_psi": 0.0, "calibration_ratio": [5.0, 6.0]})
+    result = registry.gate(store["first"]["version"], config=cfg)
+    assert not result.passed
+    text = result.message()
+    assert "psi" in text and "over by" in text
+    assert "calibration ratio" in text and "outside [5.0, 6.0]" in text
