@@ -109,6 +109,9 @@ def test_staged_ratings_pass_and_bad_ones_stop_the_publish(warehouse_url):
     ok = run_gate("ratings", as_of_date=D, table="ratings_stage.customer_ratings", run_id="good",
                   url=warehouse_url)
     assert (ok.critical, ok.warnings) == (0, 0), ok.warning_messages
+    as_query = run_gate("ratings", as_of_date=D, url=warehouse_url, run_id="q",
+                        query="select * from ratings_stage.customer_ratings where run_id = 'good'")
+    assert (as_query.evaluated, as_query.critical) == (ok.evaluated, 0)
 
     stage_ratings(warehouse_url, D, run_id="bad", n=39)  # one customer unrated
     with transaction(warehouse_url) as cur:
