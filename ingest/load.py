@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import queue
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import pandas as pd
 import psycopg2.extensions
@@ -23,6 +26,8 @@ from ingest.connectors import Chunk
 from ingest.sources import BATCH_COLUMNS, SourceSpec, TableSpec, load_sources
 from ingest.validate import as_text_table, check_rows, check_table, row_json, unparseable_lines
 
+T = TypeVar("T")
+R = TypeVar("R")
 QUARANTINE_TABLE = "quarantine.rejected_rows"
 QUARANTINE_COPY = ["batch_id", "source_table", "rule", "reason", "row_data", "interval_start", "interval_end"]
 
@@ -47,6 +52,54 @@ class BatchResult:
     loaded: int
     quarantined: int
     seconds: float
+
+
+def prefetched(items: Iterable[T], work: Callable[[T], R], depth: int = 2) -> Iterator[R]:
+    """work(item) for each item, computed up to `depth` items ahead in a worker thread, in order.
+
+    An exception in the worker is re-raised here; if the consumer stops early the worker stops too.
+    """
+    results: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    finished = object()
+
+    def put(value: object) -> bool:
+        while not stop.is_set():
+            try:
+                results.put(value, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for item in items:
+                if not put(work(item)):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
+            put(_Failure(exc))
+            return
+        put(finished)
+
+    worker = threading.Thread(target=run, name="ingest-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            value = results.get()
+            if value is finished:
+                return
+            if isinstance(value, _Failure):
+                raise value.error
+            yield value
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+
+
+@dataclass
+class _Failure:
+    error: BaseException
 
 
 def batch_id_for(spec: TableSpec, start: dt.datetime, end: dt.datetime) -> str:
@@ -238,19 +291,34 @@ def load_batch(source: SourceSpec, spec: TableSpec, start: dt.datetime, end: dt.
         batch_values = {"_batch_id": batch_id, "_extracted_at": dt.datetime.now(dt.UTC).strftime(stamp),
                         "_interval_start": start.strftime(stamp), "_interval_end": end.strftime(stamp)}
         keys: list[pa.Array] = []
-        for chunk in chunks:
-            extracted += chunk.size
+
+        def checked(chunk: Chunk) -> tuple[int, pa.Table, pd.DataFrame, pd.DataFrame, list]:
             if isinstance(chunk.rows, pa.Table):
                 good, rejected = check_table(spec, chunk.rows.select(columns), end, tolerance_days)
             else:
-                checked = check_rows(spec, chunk.rows, end, tolerance_days)
-                good, rejected = as_text_table(checked.good, columns), checked.rejected
-            good, unreferenced = _check_references(cur, spec, sources, good)
-            _copy_table(cur, spec.raw_table, good, batch_values)
-            keys.append(good[spec.primary_key].combine_chunks())
-            _quarantine(cur, rejected, batch_id, spec, start, end)
-            _quarantine(cur, unreferenced, batch_id, spec, start, end)
-            _quarantine(cur, unparseable_lines(chunk.unparseable), batch_id, spec, start, end)
+                result = check_rows(spec, chunk.rows, end, tolerance_days)
+                good, rejected = as_text_table(result.good, columns), result.rejected
+            # parents are committed rows of earlier batches, so a second connection can look them up
+            with lookup.cursor() as lookup_cur:
+                good, unreferenced = _check_references(lookup_cur, spec, sources, good)
+            return chunk.size, good, rejected, unreferenced, chunk.unparseable
+
+        # reading, checking and reference lookups of the next chunk overlap the COPY of this one
+        # (Arrow and the servers work without the GIL)
+        lookup = connect(warehouse)
+        lookup.autocommit = True
+        ready = prefetched(chunks, checked)
+        try:
+            for size, good, rejected, unreferenced, unparseable in ready:
+                extracted += size
+                _copy_table(cur, spec.raw_table, good, batch_values)
+                keys.append(good[spec.primary_key].combine_chunks())
+                _quarantine(cur, rejected, batch_id, spec, start, end)
+                _quarantine(cur, unreferenced, batch_id, spec, start, end)
+                _quarantine(cur, unparseable_lines(unparseable), batch_id, spec, start, end)
+        finally:
+            ready.close()  # stops the worker before its connection goes away
+            lookup.close()
         duplicated = _duplicated(keys)
         if duplicated:
             _move_duplicates(cur, spec, batch_id, start, end, duplicated)
