@@ -168,3 +168,23 @@ def test_the_arrow_fast_path_agrees_with_the_pandas_rules():
     assert sorted(rejected["rule"]) == sorted(slow.rejected["rule"]) == sorted(
         ["non_negative", "allowed_values", "required", "not_in_future", "not_in_future", "not_in_future",
          "unparseable_value"])
+
+
+def test_prefetched_keeps_order_and_reraises_worker_errors():
+    from ingest.load import prefetched
+
+    assert list(prefetched(range(10), lambda x: x * x)) == [x * x for x in range(10)]
+
+    def boom(x: int) -> int:
+        if x == 3:
+            raise RuntimeError("source died")
+        return x
+
+    seen = []
+    with pytest.raises(RuntimeError, match="source died"):
+        for value in prefetched(range(10), boom):
+            seen.append(value)
+    assert seen == [0, 1, 2]
+    early = prefetched(range(1000), lambda x: x)
+    assert next(early) == 0
+    early.close()  # a consumer that stops early stops the worker too
