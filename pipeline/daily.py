@@ -52,7 +52,7 @@ def extract(source: str, interval_start: datetime, interval_end: datetime, run_i
 
 def gate(stage: str, run_id: str, interval_start: datetime, interval_end: datetime) -> dict:
     """Run the GX gate of a stage; a critical failure raises and stops the run before scoring."""
-    from expectations.gate import run_gate
+    from expectations.gate import QualityGateFailed, run_gate
 
     day = as_of_date(interval_end)
     with recorded(run_id, DAG_ID, f"gate_{stage}", day) as rec:
@@ -61,7 +61,13 @@ def gate(stage: str, run_id: str, interval_start: datetime, interval_end: dateti
             kwargs.update(interval_start=interval_start, interval_end=interval_end)
         else:
             kwargs.update(as_of_date=day)
-        result = _plain(run_gate(stage, **kwargs))
+        try:
+            result = _plain(run_gate(stage, **kwargs))
+        except QualityGateFailed as exc:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            # Retrying cannot fix the data: fail now, without retries, with the gate's message.
+            raise AirflowFailException(str(exc)) from exc
         rec.detail = result if isinstance(result, dict) else {"result": result}
     return rec.detail
 

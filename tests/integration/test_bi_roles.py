@@ -14,6 +14,7 @@ from common.warehouse import libpq_dsn, transaction
 RATINGS_RELATIONS = [
     "customer_ratings", "current_customer_ratings", "credit_warnings", "open_credit_warnings",
     "rating_master_scale", "model_monitoring", "grade_migration_monthly", "risk_segments",
+    "data_quality_results",
 ]
 # One table in every schema BI must not see (raw data, PII in staging, marts, audit, quarantine, stage).
 FORBIDDEN = ["raw_crm", "raw_finance", "staging", "intermediate", "marts", "audit", "quarantine", "ratings_stage"]
