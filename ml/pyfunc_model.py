@@ -9,6 +9,7 @@ version at training time, so a version always rates the same way.
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import mlflow.pyfunc
@@ -33,16 +34,21 @@ def top_reasons(contributions: np.ndarray, codes: np.ndarray, top_n: int = 4, mi
     if contributions.shape[1] == 0:
         return [[] for _ in range(contributions.shape[0])]
     k = min(top_n, contributions.shape[1])
-    part = np.argpartition(-contributions, k - 1, axis=1)[:, :k]
-    vals = np.take_along_axis(contributions, part, axis=1)
-    order = np.argsort(-vals, axis=1)
-    idx = np.take_along_axis(part, order, axis=1)
-    keep = np.take_along_axis(vals, order, axis=1) > min_effect
-    # keep is a prefix per row (values sorted descending): trim only the rows with fewer than k reasons
-    lists = codes[idx].tolist()
-    n_keep = keep.sum(axis=1)
-    for i in np.flatnonzero(n_keep < k):
-        lists[i] = lists[i][: n_keep[i]]
+    # few features per model: a full row-wise argsort is cheaper than partition + re-sort
+    idx = np.argsort(-contributions, axis=1, kind="stable")[:, :k]
+    keep = np.take_along_axis(contributions, idx, axis=1) > min_effect
+    # keep is a prefix per row (values sorted descending): trim only the rows with fewer than k reasons.
+    # Building one small list per row triggers the cyclic GC again and again (they hold no cycles).
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        lists = codes[idx].tolist()
+        n_keep = keep.sum(axis=1)
+        for i in np.flatnonzero(n_keep < k):
+            lists[i] = lists[i][: n_keep[i]]
+    finally:
+        if was_enabled:
+            gc.enable()
     return lists
 
 
@@ -70,7 +76,6 @@ class CreditPDModel(mlflow.pyfunc.PythonModel):
 
     def rate(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The pyfunc's work, callable without MLflow."""
-        frame = frame.reset_index(drop=True)
         X = model_matrix(frame, self.model.spec, self.model.input_features)
         pd_, contrib, names = self.model.rate_inputs(X)
         in_default = (
@@ -82,11 +87,14 @@ class CreditPDModel(mlflow.pyfunc.PythonModel):
         if in_default.any():
             for i in np.flatnonzero(in_default):
                 reasons[i] = [self.default_code]
-        return pd.DataFrame({
+        codes = np.empty(len(reasons), dtype=object)  # filled one by one: numpy would make equal-length lists 2-D
+        for i, r in enumerate(reasons):
+            codes[i] = r
+        return pd.DataFrame(index=pd.RangeIndex(len(pd_)), data={
             "pd_12m": pd_.astype(float),
             "score": score_for_pd(pd_, self.scale_config).astype(int),
             "rating_grade": self.scale.grade_for_pd(pd_, in_default).astype(str),
-            "reason_codes": reasons,
+            "reason_codes": codes,
         })
 
     def predict(self, context, model_input, params=None):  # noqa: ARG002 - pyfunc signature
