@@ -119,16 +119,34 @@ def engine(conn_id_or_url: str = WAREHOUSE) -> sa.Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
-def copy_rows(cur: psycopg2.extensions.cursor, table: str, columns: list[str], frame: Any) -> int:
-    """Bulk-load a pandas frame into schema.table with COPY (CSV). Returns the row count.
+def copy_arrow(cur: psycopg2.extensions.cursor, table: str, rows: Any) -> int:
+    """Bulk-load an Arrow table into schema.table with COPY; returns the row count.
 
-    Integer columns that hold nulls must use a nullable dtype (Int64), or they arrive as 1.0.
+    Arrow's CSV writer quotes every string ("needed" quoting), so an empty string stays an empty
+    string and only an unquoted empty field is NULL. It is several times faster than pandas' to_csv,
+    which on large batches cost more than the COPY itself.
     """
+    import pyarrow.csv as pacsv
+    from psycopg2 import sql
+
+    if rows.num_rows == 0:
+        return 0
+    buf = io.BytesIO()
+    pacsv.write_csv(rows, buf, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    buf.seek(0)
+    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
+        sql.Identifier(*table.split(".")), sql.SQL(", ").join(map(sql.Identifier, rows.column_names)))
+    cur.copy_expert(statement, buf)
+    return rows.num_rows
+
+
+def copy_rows(cur: psycopg2.extensions.cursor, table: str, columns: list[str], frame: Any) -> int:
+    """Bulk-load the given columns of a pandas frame into schema.table with COPY; returns the row count.
+
+    NaN and None arrive as NULL; integer columns that hold nulls are written as whole numbers.
+    """
+    import pyarrow as pa
+
     if len(frame) == 0:
         return 0
-    buf = io.StringIO()
-    frame[columns].to_csv(buf, index=False, header=False, na_rep="\\N")
-    buf.seek(0)
-    cols = ", ".join(f'"{c}"' for c in columns)
-    cur.copy_expert(f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buf)
-    return len(frame)
+    return copy_arrow(cur, table, pa.Table.from_pandas(frame[columns], preserve_index=False))

@@ -7,7 +7,6 @@ audit counts change in one warehouse transaction, so a task killed mid-load leav
 from __future__ import annotations
 
 import datetime as dt
-import io
 import queue
 import threading
 import time
@@ -21,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg2 import sql
 
-from common.warehouse import WAREHOUSE, connect, connection_url, copy_rows, transaction
+from common.warehouse import WAREHOUSE, connect, connection_url, copy_arrow, copy_rows, transaction
 from ingest.connectors import Chunk
 from ingest.sources import BATCH_COLUMNS, SourceSpec, TableSpec, load_sources
 from ingest.validate import as_text_table, check_rows, check_table, row_json, unparseable_lines
@@ -108,24 +107,10 @@ def batch_id_for(spec: TableSpec, start: dt.datetime, end: dt.datetime) -> str:
 
 
 def _copy_table(cur: psycopg2.extensions.cursor, table: str, rows: pa.Table, constants: dict[str, str]) -> int:
-    """COPY an Arrow table of text plus constant batch columns, serialised by Arrow's CSV writer.
-
-    common.warehouse.copy_rows (pandas to_csv) is the simple path for small frames; on large batches
-    it costs more than the COPY itself.
-    """
-    import pyarrow.csv as pacsv
-
-    if rows.num_rows == 0:
-        return 0
+    """COPY an Arrow table of text plus constant batch columns."""
     for name, value in constants.items():
         rows = rows.append_column(name, pa.repeat(pa.scalar(value, pa.string()), rows.num_rows))
-    buf = io.BytesIO()
-    # quoting "needed" quotes every string, so "" stays an empty string and only unquoted empty is NULL
-    pacsv.write_csv(rows, buf, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
-    buf.seek(0)
-    cur.copy_expert(sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
-        sql.Identifier(*table.split(".")), sql.SQL(", ").join(map(sql.Identifier, rows.column_names))), buf)
-    return rows.num_rows
+    return copy_arrow(cur, table, rows)
 
 
 def _delete_batches(cur: psycopg2.extensions.cursor, spec: TableSpec, batch_ids: list[str],

@@ -18,17 +18,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import io
 import time
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import psycopg2.extensions
-import pyarrow as pa
-import pyarrow.csv as pacsv
 
-from common.warehouse import CRM_SOURCE, FINANCE_SOURCE, connect, connection_url
+from common.warehouse import CRM_SOURCE, FINANCE_SOURCE, connect, connection_url, copy_rows
 from ingest.sources import SourceSpec, TableSpec, load_sources
 
 HORIZON_DAYS = 3 * 366  # draws cover this many days from --start, whatever --end is
@@ -525,19 +521,6 @@ def _source_indexes(source: SourceSpec) -> str:
     return "\n".join(parts)
 
 
-def _copy_frame(cur: psycopg2.extensions.cursor, table: str, frame: pd.DataFrame) -> int:
-    """COPY a typed frame through Arrow's CSV writer (several times faster than pandas to_csv)."""
-    if frame.empty:
-        return 0
-    buf = io.BytesIO()
-    pacsv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), buf,
-                    pacsv.WriteOptions(include_header=False, quoting_style="needed"))
-    buf.seek(0)
-    cols = ", ".join(frame.columns)
-    cur.copy_expert(f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv)", buf)
-    return len(frame)
-
-
 def _chunk_tables(rng: np.random.Generator, c: _Customers, clock: _Clock, cut: float) -> dict[str, pd.DataFrame]:
     """All tables of one chunk. The call order fixes the random stream: never reorder it."""
     defaults, write_off = _default_events(rng, c, clock, cut)
@@ -608,8 +591,8 @@ def simulate(
                 spec = source.table(table)
                 frame = _dirty(dirty_rng, frame, spec, dirty_rate)
                 columns = list(spec.columns)
-                counts[spec.qualified] = counts.get(spec.qualified, 0) + _copy_frame(
-                    cursors[source.name], f"{source.schema}.{table}", frame[columns])
+                counts[spec.qualified] = counts.get(spec.qualified, 0) + copy_rows(
+                    cursors[source.name], f"{source.schema}.{table}", columns, frame)
             if verbose:
                 done = min(first + CHUNK_SIZE, customers)
                 print(f"simulate: {done:,}/{customers:,} customers, {sum(counts.values()):,} rows, "

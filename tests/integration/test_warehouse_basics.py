@@ -16,15 +16,15 @@ def test_migrations_apply_once_and_rerun_is_a_no_op(pipeline_dbs):
         assert cur.fetchone()[0] == len(first)
 
 
-def test_copy_rows_round_trips_nulls_and_text(warehouse_url):
-    frame = pd.DataFrame({"a": pd.array([1, None, 3], dtype="Int64"), "b": ["x", "y, with comma", None]})
+def test_copy_rows_keeps_nulls_empty_strings_and_quotes_apart(warehouse_url):
+    frame = pd.DataFrame({"a": [1, None, 3], "b": ["x", "y, with comma", None], "c": ["", "q\"uote", "z"]})
     with transaction(warehouse_url) as cur:
-        cur.execute("create table audit.t_copy (a int, b text)")
-        assert copy_rows(cur, "audit.t_copy", ["a", "b"], frame) == 3
+        cur.execute("create table audit.t_copy (a int, b text, c text)")
+        assert copy_rows(cur, "audit.t_copy", ["a", "b", "c"], frame) == 3
     conn = connect(warehouse_url)
     with conn.cursor() as cur:
-        cur.execute("select a, b from audit.t_copy order by a nulls last")
-        assert cur.fetchall() == [(1, "x"), (3, None), (None, "y, with comma")]
+        cur.execute("select a, b, c from audit.t_copy order by a nulls last")
+        assert cur.fetchall() == [(1, "x", ""), (3, None, "z"), (None, "y, with comma", 'q"uote')]
     conn.close()
 
 
