@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import psycopg2
 import psycopg2.extensions
@@ -80,8 +80,14 @@ def connection_url(conn_id: str = WAREHOUSE) -> str:
 
 
 def libpq_dsn(url: str) -> str:
-    """psycopg2/libpq DSN for a SQLAlchemy URL."""
-    return sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    """psycopg2/libpq DSN for a SQLAlchemy URL.
+
+    Query parameters are percent-encoded: SQLAlchemy writes a space as '+', which libpq keeps as a
+    literal '+' (so `?options=-c statement_timeout=30s` would reach the server as '+statement_timeout').
+    """
+    parsed = sa.make_url(url).set(drivername="postgresql")
+    base = parsed.set(query={}).render_as_string(hide_password=False)
+    return f"{base}?{urlencode(parsed.query, doseq=True, quote_via=quote)}" if parsed.query else base
 
 
 def url_parts(url: str) -> dict[str, Any]:
