@@ -79,11 +79,16 @@ def model_matrix(frame: pd.DataFrame, spec: FeatureSpec, columns: list[str] | No
     return pd.DataFrame(data, index=frame.index)
 
 
+# Snapshots in the first `warmup_months` of the marts' history are left out: their 3/6/12-month
+# windows reach back before the first loaded data, so their features are not comparable with later
+# ones (a model fitted on them looks drifted on the holdout).
 TRAINING_SQL = """
 select f.*, l.default_flag, l.horizon_end_date
 from marts.customer_features f
 join marts.customer_default_labels l using (customer_id, as_of_date)
 where (%(as_of)s::date is null or l.horizon_end_date <= %(as_of)s::date)
+  and f.as_of_date >= (select min(as_of_date) from marts.customer_features)
+                      + make_interval(months => %(warmup)s)
 order by f.as_of_date, f.customer_id
 """
 
@@ -95,13 +100,17 @@ def load_training_frame(url: str | None = None, as_of_date: Any = None) -> pd.Da
     conn = connect(url or "warehouse")
     try:
         with conn.cursor() as cur:
-            cur.execute(TRAINING_SQL, {"as_of": None if as_of_date is None else str(as_of_date)})
+            warmup = int(load_config("model")["split"].get("warmup_months", 0))
+            cur.execute(TRAINING_SQL, {"as_of": None if as_of_date is None else str(as_of_date), "warmup": warmup})
             columns = [d.name for d in cur.description]
             frame = pd.DataFrame(cur.fetchall(), columns=columns)
     finally:
         conn.close()
     if frame.empty:
-        raise ValueError("no labelled snapshots in marts.customer_default_labels: nothing to train on")
+        raise ValueError(
+            "no labelled snapshots after the warm-up (config/model.yml split.warmup_months) in "
+            "marts.customer_default_labels: load more history (labels need the 12-month horizon to pass)"
+        )
     frame["as_of_date"] = pd.to_datetime(frame["as_of_date"])
     frame[TARGET] = frame[TARGET].astype(int)
     return frame

@@ -79,7 +79,7 @@ def summary(as_of: date) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=int(os.environ.get("DEMO_CUSTOMERS", 2000)))
-    parser.add_argument("--history-start", type=date.fromisoformat, default=date(2024, 11, 1))
+    parser.add_argument("--history-start", type=date.fromisoformat, default=date(2023, 11, 1))
     parser.add_argument("--as-of", type=date.fromisoformat, default=date(2026, 10, 31))
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()

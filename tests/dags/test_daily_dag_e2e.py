@@ -8,7 +8,7 @@ import pytest
 
 from common.warehouse import connect
 
-HISTORY_START = date(2024, 11, 1)
+HISTORY_START = date(2023, 11, 1)  # 12 months of warm-up before the labelled snapshots
 AS_OF = date(2026, 10, 31)
 
 

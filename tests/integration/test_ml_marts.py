@@ -13,7 +13,7 @@ from ml import registry
 from ml.dataset import feature_spec, load_training_frame, out_of_time_split
 from ml.train import train_and_register
 
-HISTORY_START = dt.date(2024, 11, 1)
+HISTORY_START = dt.date(2023, 11, 1)  # 12 months of warm-up before the labelled snapshots
 AS_OF = dt.date(2026, 10, 31)
 CUSTOMERS = 600
 GRADES = ["AAA", "AA", "A", "BBB", "BB", "B", "CCC", "CC", "D"]
