@@ -22,7 +22,7 @@ install: $(STAMP) ## Create .venv and install the pinned stack (skipped when up 
 demo: install ## Simulate sources, load history, run crm_credit_risk_daily through Airflow, print a summary
 	$(PY) -m pipeline.demo $(DEMO_ARGS)
 
-test: install ## Run the whole test suite against a real PostgreSQL (TEST_WAREHOUSE_URL, else 127.0.0.1:5432, else embedded)
+test: install lint ## Lint, then run the whole test suite against a real PostgreSQL (TEST_WAREHOUSE_URL, else 127.0.0.1:5432, else embedded)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: install ## Run the suite without the slow end-to-end runs
