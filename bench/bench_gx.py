@@ -19,13 +19,13 @@ import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
-import psycopg2
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common.config import load_config  # noqa: E402
-from common.warehouse import WAREHOUSE, connection_url, libpq_dsn, transaction  # noqa: E402
+from common.scratch import create_database, drop_database  # noqa: E402
+from common.warehouse import WAREHOUSE, connection_url, transaction  # noqa: E402
 
 D = date(2026, 6, 30)
 _TYPES = {"numeric": "double precision", "categorical": "text", "flag": "integer", "date": "date"}
@@ -61,14 +61,6 @@ _EXPRESSIONS = {  # plausible values per feature; anything else numeric: a small
 }
 
 
-def _admin(url: str, statement: str) -> None:
-    conn = psycopg2.connect(libpq_dsn(url))
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(statement)
-    conn.close()
-
-
 def fill_snapshot(url: str, day: date, customers: int) -> float:
     """Insert one synthetic snapshot with generate_series; returns seconds taken."""
     features = load_config("features")["features"]
@@ -99,8 +91,7 @@ def main() -> None:
     server = sa.make_url(args.url or connection_url(WAREHOUSE))
     name = f"bench_gx_{uuid.uuid4().hex[:8]}"
     admin = server.set(database="postgres").render_as_string(hide_password=False)
-    _admin(admin, f'create database "{name}"')
-    url = server.set(database=name).render_as_string(hide_password=False)
+    url = create_database(admin, name)
     try:
         migrate(url)
         features = load_config("features")["features"]
@@ -128,7 +119,7 @@ def main() -> None:
               f"({args.customers / seconds:,.0f} rows/s): {outcome}", flush=True)
     finally:
         if not args.keep:
-            _admin(admin, f'drop database if exists "{name}" with (force)')
+            drop_database(admin, name)
 
 
 if __name__ == "__main__":

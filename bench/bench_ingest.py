@@ -21,42 +21,18 @@ import tempfile
 import time
 from pathlib import Path
 
-import psycopg2
-import sqlalchemy as sa
 from psycopg2 import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common.migrate import migrate  # noqa: E402
-from common.warehouse import _normalise, connect, libpq_dsn  # noqa: E402
+from common.scratch import create_database, drop_database, server_url  # noqa: E402
+from common.warehouse import connect  # noqa: E402
 from ingest.extract import extract_interval  # noqa: E402
 from ingest.simulate import simulate  # noqa: E402
 from ingest.sources import BATCH_COLUMNS, load_sources  # noqa: E402
 
 HISTORY = dt.date(2000, 1, 1)
-LOCAL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-
-
-def _admin_url() -> str:
-    if os.environ.get("TEST_WAREHOUSE_URL"):
-        return _normalise(os.environ["TEST_WAREHOUSE_URL"])
-    try:
-        psycopg2.connect(libpq_dsn(LOCAL), connect_timeout=3).close()
-        return LOCAL
-    except psycopg2.OperationalError:
-        from common import embedded_pg
-
-        return embedded_pg.ensure_running().url("postgres")
-
-
-def _fresh_database(admin: str, name: str) -> str:
-    conn = psycopg2.connect(libpq_dsn(admin))
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
-        cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    conn.close()
-    return sa.make_url(admin).set(database=name).render_as_string(hide_password=False)
 
 
 def _bare_copy(urls: dict[str, str], end: dt.datetime, raw_shaped: bool) -> dict[str, tuple[int, float]]:
@@ -116,9 +92,9 @@ def main() -> None:
     args = parser.parse_args()
     start = dt.date.fromisoformat(args.start)
     end = start + dt.timedelta(days=round(args.months * 30.44) - 1)
-    admin = _admin_url()
+    admin = server_url()
     names = {"crm": "bench_ingest_crm", "finance": "bench_ingest_finance", "warehouse": "bench_ingest_warehouse"}
-    urls = {role: _fresh_database(admin, name) for role, name in names.items()}
+    urls = {role: create_database(admin, name, replace=True) for role, name in names.items()}
     os.environ.pop("WAREHOUSE_URL", None)
     os.environ["AIRFLOW_CONN_WAREHOUSE"] = urls["warehouse"]
     os.environ["AIRFLOW_CONN_CRM_SOURCE"] = urls["crm"]
@@ -168,12 +144,8 @@ def main() -> None:
     results.mkdir(exist_ok=True)
     (results / f"bench_ingest_{args.customers}.json").write_text(json.dumps(summary, indent=2))
     if not args.keep:
-        conn = psycopg2.connect(libpq_dsn(admin))
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            for name in names.values():
-                cur.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
-        conn.close()
+        for name in names.values():
+            drop_database(admin, name)
 
 
 if __name__ == "__main__":

@@ -26,36 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psutil  # noqa: E402
 
-ADMIN_DEFAULT = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+from common.scratch import create_database, drop_database, server_url  # noqa: E402
+
 SQL_TYPES = {"numeric": "double precision", "categorical": "text", "flag": "integer", "date": "date"}
-
-
-def admin_url() -> str:
-    import psycopg2
-
-    from common.warehouse import _normalise, libpq_dsn
-
-    if os.environ.get("TEST_WAREHOUSE_URL"):
-        return _normalise(os.environ["TEST_WAREHOUSE_URL"])
-    try:
-        psycopg2.connect(libpq_dsn(ADMIN_DEFAULT), connect_timeout=3).close()
-        return ADMIN_DEFAULT
-    except psycopg2.OperationalError:
-        from common import embedded_pg
-
-        return embedded_pg.ensure_running().url("postgres")
-
-
-def admin_exec(url: str, statement: str) -> None:
-    import psycopg2
-
-    from common.warehouse import libpq_dsn
-
-    conn = psycopg2.connect(libpq_dsn(url))
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(statement)
-    conn.close()
 
 
 def fill_features(url: str, customers: int, dates: list[date], chunk: int = 50_000) -> float:
@@ -135,15 +108,13 @@ def main() -> None:
     if args.model == "train":
         os.environ.update(CRM_RISK_STATE_DIR=str(tmp / "state"), MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}",
                           MLFLOW_ARTIFACT_ROOT=str(tmp / "artifacts"))
-    import sqlalchemy as sa
 
     from common.migrate import migrate
     from ml.publish import score_and_publish
 
-    admin = admin_url()
+    admin = server_url()
     name = f"bench_ratings_{uuid.uuid4().hex[:8]}"
-    admin_exec(admin, f'create database "{name}"')
-    url = sa.make_url(admin).set(database=name).render_as_string(hide_password=False)
+    url = create_database(admin, name)
     try:
         migrate(url)
         dates = [date(2026, 1, 31) + timedelta(days=30 * i) for i in range(args.dates)]
@@ -171,7 +142,7 @@ def main() -> None:
             )
     finally:
         if not args.keep:
-            admin_exec(admin, f'drop database if exists "{name}" with (force)')
+            drop_database(admin, name)
 
 
 if __name__ == "__main__":

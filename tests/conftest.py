@@ -8,12 +8,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg2
 import pytest
-import sqlalchemy as sa
 
 from common.paths import REPO_ROOT
-from common.warehouse import libpq_dsn
+from common.scratch import create_database, drop_database, server_url
 
 # Airflow reads its settings at import time: give the test run its own home before anything imports it.
 if os.environ.get("TEST_AIRFLOW_HOME"):
@@ -31,47 +29,11 @@ os.environ.update(
     AIRFLOW__COSMOS__ENABLE_TELEMETRY="False",
 )
 
-LOCAL_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-
-
-def _answers(url: str) -> bool:
-    try:
-        psycopg2.connect(libpq_dsn(url), connect_timeout=3).close()
-        return True
-    except psycopg2.OperationalError:
-        return False
-
 
 @pytest.fixture(scope="session")
-def admin_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+def admin_url() -> str:
     """A server to create test databases on: TEST_WAREHOUSE_URL, else 127.0.0.1:5432, else embedded."""
-    url = os.environ.get("TEST_WAREHOUSE_URL")
-    if url:
-        from common.warehouse import _normalise
-
-        return _normalise(url)
-    if _answers(LOCAL_SERVER):
-        return LOCAL_SERVER
-    from common import embedded_pg
-
-    return embedded_pg.ensure_running().url("postgres")
-
-
-def _admin_exec(admin_url: str, sql: str) -> None:
-    conn = psycopg2.connect(libpq_dsn(admin_url))
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(sql)
-    conn.close()
-
-
-def create_database(admin_url: str, name: str) -> str:
-    _admin_exec(admin_url, f'create database "{name}"')
-    return sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    _admin_exec(admin_url, f'drop database if exists "{name}" with (force)')
+    return server_url()
 
 
 @dataclass
