@@ -113,8 +113,15 @@ def transaction(conn_id_or_url: str = WAREHOUSE) -> Iterator[psycopg2.extensions
     """A cursor inside one transaction: committed on success, rolled back on any error."""
     conn = connect(conn_id_or_url)
     try:
-        with conn, conn.cursor() as cur:
+        with conn.cursor() as cur:
             yield cur
+        conn.commit()
+    except BaseException:
+        # a dropped connection has nothing to roll back (the server did it): keep the original error
+        # instead of replacing it with "connection already closed"
+        if not conn.closed:
+            conn.rollback()
+        raise
     finally:
         conn.close()
 
