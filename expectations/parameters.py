@@ -11,6 +11,7 @@ from typing import Any
 from psycopg2 import sql
 
 from common.config import load_config
+from common.sql_identifiers import identifier
 
 
 def _split(table: str) -> sql.Composed:
@@ -153,6 +154,8 @@ def feature_parameters(cur: Any, table: str, as_of_date: date) -> dict[str, Any]
     quality = load_config("quality")
     cfg = quality.get("distribution", {})
     bands: dict[str, Any] = cfg.get("bands", {})
+    for column in bands:
+        identifier(column, "quality.yml: distribution band column")
     previous = _previous_snapshot_rows(cur, table, as_of_date)
     history: list[dict] = []
     if cfg.get("source") == "history" and bands:

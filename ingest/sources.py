@@ -8,6 +8,7 @@ from typing import Any
 
 from common.config import load_config
 from common.paths import state_dir
+from common.sql_identifiers import column_type, identifier, qualified
 
 BATCH_COLUMNS = {
     "_batch_id": "text",
@@ -80,7 +81,12 @@ class SourceSpec:
 
 def _table(source: str, schema: str, raw_schema: str, name: str, raw: dict[str, Any]) -> TableSpec:
     rules = raw.get("rules") or {}
-    columns = {str(k): str(v) for k, v in raw["columns"].items()}
+    where = f"sources.yml: {source}.{name}"
+    identifier(name, f"sources.yml: {source} table name")
+    columns = {identifier(k, f"{where} column name"): column_type(v, f"{where} column {k} type")
+               for k, v in raw["columns"].items()}
+    for target in (rules.get("references") or {}).values():
+        qualified(target, f"{where} references")
     spec = TableSpec(
         source=source,
         name=name,
@@ -111,6 +117,10 @@ def load_sources(config: dict[str, Any] | None = None) -> dict[str, SourceSpec]:
         kind = raw.get("kind", "sql")
         if kind not in ("sql", "file_drop"):
             raise ValueError(f"sources.yml: source {name!r} has unknown kind {kind!r} (sql | file_drop)")
+        # every name that reaches SQL is checked here, before any connection is opened
+        identifier(name, "sources.yml: source name")
+        identifier(raw["schema"], f"sources.yml: {name} schema")
+        identifier(raw["raw_schema"], f"sources.yml: {name} raw_schema")
         landing = Path(raw.get("landing_dir", "landing"))
         tables = tuple(
             _table(name, raw["schema"], raw["raw_schema"], tname, traw) for tname, traw in raw["tables"].items()

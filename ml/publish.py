@@ -13,7 +13,6 @@ A failure anywhere leaves the published ratings as they were; a rerun of D repla
 from __future__ import annotations
 
 import os
-import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -27,6 +26,7 @@ import psycopg2.extensions
 from psycopg2 import sql
 
 from common.config import load_config
+from common.sql_identifiers import identifier
 from common.warehouse import WAREHOUSE, connect, connection_url, copy_rows, transaction
 from ml import monitoring
 from ml.limits import LimitPolicy, decide, load_limit_policy, recommended_limits
@@ -54,7 +54,6 @@ RATING_COLUMNS = [
     "model_name", "model_version", "run_id", "scored_at",
 ]
 PREDICTION_COLUMNS = ["pd_12m", "score", "rating_grade", "reason_codes"]
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 # gate(table="ratings_stage.customer_ratings", url=...) raises to stop the publish; the caller binds
 # as_of_date and run_id (the staged rows to check are those of that run_id and as_of_date).
@@ -140,10 +139,7 @@ def feature_spec() -> dict[str, str]:
     """Key plus feature columns of the snapshot (config/features.yml) -> kind, validated as identifiers."""
     spec = load_config("features")
     kinds = {"customer_id": "key", "as_of_date": "date"}
-    kinds.update({str(f["name"]): str(f["kind"]) for f in spec["features"]})
-    bad = [c for c in kinds if not _IDENTIFIER.match(c)]
-    if bad:
-        raise ValueError(f"feature names must be lower_snake_case identifiers: {bad}")
+    kinds.update({identifier(f["name"], "features.yml: feature name"): str(f["kind"]) for f in spec["features"]})
     return kinds
 
 
@@ -417,6 +413,7 @@ def score_and_publish(
     committed; it validates the rows of this run_id and as_of_date (bind them, e.g.
     lambda **kw: run_gate("ratings", as_of_date=D, run_id=run_id, **kw)) and raises to stop.
     """
+    feature_spec()  # config names are checked before any statement runs
     url = url or connection_url(WAREHOUSE)
     champion = champion or load_champion()
     ctx = RatingContext.from_config()
