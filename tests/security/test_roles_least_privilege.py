@@ -1,0 +1,95 @@
+"""pipeline_writer may do what migration 032 grants and nothing more (bi_reader: tests/integration/test_bi_roles.py).
+
+Promised: read the feature marts (also tables added later), read and write rows of ratings and
+ratings_stage. Not granted, so refused: anything in raw, staging (PII), intermediate, audit and
+quarantine; writing the marts; any change of structure (create, alter, drop, truncate, grant).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import psycopg2
+import pytest
+import sqlalchemy as sa
+
+from common.warehouse import libpq_dsn, transaction
+
+# Schemas whose content pipeline_writer must not see: raw and staging hold PII by design.
+NO_ACCESS = ["raw_crm", "raw_finance", "staging", "intermediate", "audit", "quarantine"]
+
+
+@pytest.fixture
+def writer(warehouse_url: str) -> Iterator[Callable[[str], bool]]:
+    """A LOGIN member of pipeline_writer; yields can(statement) -> allowed?"""
+    user = f"test_writer_{uuid.uuid4().hex[:8]}"
+    with transaction(warehouse_url) as cur:
+        cur.execute(f'create role "{user}" login in role pipeline_writer')
+        for schema in [*NO_ACCESS, "marts"]:
+            cur.execute(f"create schema if not exists {schema}")
+            cur.execute(f"create table {schema}.probe (legal_name text, tax_id text)")
+            cur.execute(f"insert into {schema}.probe values ('ACME Ltd', 'DE123456789')")
+    url = sa.make_url(warehouse_url).set(username=user, password=None).render_as_string(hide_password=False)
+    conn = psycopg2.connect(libpq_dsn(url))
+
+    def can(statement: str) -> bool:
+        try:
+            with conn.cursor() as cur:
+                cur.execute(statement)
+            return True
+        except psycopg2.errors.InsufficientPrivilege:
+            return False
+        finally:
+            conn.rollback()
+
+    try:
+        yield can
+    finally:
+        conn.close()
+        with transaction(warehouse_url) as cur:
+            cur.execute(f'drop owned by "{user}"')
+            cur.execute(f'drop role "{user}"')
+
+
+def test_pipeline_writer_reads_marts_and_writes_ratings_rows(writer) -> None:
+    assert writer("select * from marts.probe")
+    assert writer("select * from ratings.customer_ratings")
+    assert writer("select * from ratings.current_customer_ratings")
+    assert writer("delete from ratings.customer_ratings where as_of_date = current_date")
+    assert writer("insert into ratings_stage.customer_ratings (customer_id, as_of_date, pd_12m, score, rating_grade,"
+                  " risk_segment, recommended_credit_limit, decision, decision_rationale, model_name, model_version,"
+                  " run_id, scored_at) values ('c', current_date, 0.1, 500, 'A', 'low', 0, 'approve', 'x', 'm', '1',"
+                  " 'r', now())")
+    assert writer("update ratings.model_monitoring set psi = 0 where as_of_date = current_date")
+
+
+def test_pipeline_writer_reads_mart_tables_created_after_the_migration(warehouse_url: str, writer) -> None:
+    with transaction(warehouse_url) as cur:  # as dbt would, with the migrating role
+        cur.execute("create table marts.added_later (customer_id text)")
+    assert writer("select * from marts.added_later")
+
+
+@pytest.mark.parametrize("schema", NO_ACCESS)
+def test_pipeline_writer_cannot_read_raw_pii_staging_audit_or_quarantine(writer, schema: str) -> None:
+    assert not writer(f"select legal_name from {schema}.probe")
+    assert not writer(f"insert into {schema}.probe values ('x', 'y')")
+
+
+@pytest.mark.parametrize("statement", [
+    "insert into marts.probe values ('x', 'y')",
+    "delete from marts.probe",
+    "truncate ratings.customer_ratings",
+    "drop table ratings.customer_ratings",
+    "drop schema ratings cascade",
+    "drop schema marts cascade",
+    "alter table ratings.customer_ratings add column note text",
+    "create table ratings.mine (x int)",
+    "create table ratings_stage.mine (x int)",
+    "create table public.mine (x int)",
+    "create schema mine",
+    "create or replace view ratings.current_customer_ratings as select 1 as x",
+    "create index on ratings.customer_ratings (score)",
+])
+def test_pipeline_writer_cannot_change_structure_or_write_marts(writer, statement: str) -> None:
+    assert not writer(statement)
