@@ -49,6 +49,8 @@ def test_no_tracked_file_holds_a_secret():
     for path in tracked_files():
         if path.suffix in {".png", ".jpg", ".parquet", ".gz"} or path.name == "constraints.txt":
             continue
+        if path.resolve() == Path(__file__).resolve():
+            continue  # this file plants fake secrets on purpose, to prove the scanner sees them
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
@@ -68,3 +70,66 @@ def test_no_tracked_file_holds_a_secret():
 )
 def test_scanner_catches_a_planted_secret(planted):
     assert findings(Path("planted.txt"), planted)
+
+
+# Connections come from Airflow connections or the environment (common.warehouse.connection_url); the
+# only literal server addresses are the local defaults of the embedded server and the scratch-database
+# helper used by tests and benchmarks.
+LITERAL_CONNECTION_ALLOWED = {"common/embedded_pg.py", "common/scratch.py"}
+CODE_FOLDERS = ("common/", "ingest/", "ml/", "expectations/", "pipeline/", "dags/", "bench/", "dbt_project/")
+CONNECTION_LITERALS = {
+    # a DSN whose host is written out, not interpolated: postgresql://user@db.prod:5432/x
+    "DSN literal": re.compile(r"\b(?:postgres(?:ql)?|mysql|mssql|redshift|snowflake)(?:\+\w+)?://[\w.%-]+(?::[^@\s'\"/]*)?@?[\w.-]*[\w-]"),
+    "host literal": re.compile(r"\bhost\s*=\s*['\"][\w.-]+['\"]"),
+    "password literal": re.compile(r"\b(?:password|passwd)\s*=\s*['\"][^'\"{$]+['\"]"),
+    "libpq keyword DSN": re.compile(r"['\"][^'\"]*\bhost=[\w.-]+[^'\"]*\bdbname=", re.IGNORECASE),
+}
+
+
+def connection_literals(path: str, text: str) -> list[str]:
+    found = []
+    for name, pattern in CONNECTION_LITERALS.items():
+        for match in pattern.finditer(text):
+            line = text.count("\n", 0, match.start()) + 1
+            found.append(f"{path}:{line}: {name}: {match.group(0)}")
+    return found
+
+
+def test_code_takes_connections_from_airflow_or_the_environment_only():
+    problems, scanned = [], 0
+    for path in tracked_files():
+        relative = path.relative_to(REPO_ROOT).as_posix()
+        if (not relative.startswith(CODE_FOLDERS) or relative in LITERAL_CONNECTION_ALLOWED
+                or path.suffix not in {".py", ".sql", ".yml", ".yaml"}):
+            continue
+        scanned += 1
+        problems += connection_literals(relative, path.read_text(encoding="utf-8"))
+    assert problems == []
+    assert scanned > 50
+
+
+@pytest.mark.parametrize(
+    "planted",
+    [
+        'WAREHOUSE = "postgresql+psycopg2://loader@db.prod.internal:5432/warehouse"',
+        "engine = create_engine('postgres://etl:hunter22@10.0.0.5/dw')",
+        'psycopg2.connect(host="db.prod.internal", dbname="warehouse")',
+        'conn = connect(password="Winter2026")',
+        'dsn = "host=db.prod.internal port=5432 dbname=warehouse user=etl"',
+    ],
+)
+def test_connection_literal_scanner_catches_a_planted_literal(planted):
+    assert connection_literals("planted.py", planted)
+
+
+@pytest.mark.parametrize(
+    "allowed",
+    [
+        'return f"postgresql+psycopg2://{auth}{host}{port}/{db}"',
+        "[--url postgresql://...]",
+        "password = quote(conn.get('password') or '', safe='')",
+        "url = os.environ['AIRFLOW_CONN_WAREHOUSE']",
+    ],
+)
+def test_connection_literal_scanner_leaves_interpolated_urls_alone(allowed):
+    assert connection_literals("ok.py", allowed) == []
