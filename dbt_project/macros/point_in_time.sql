@@ -47,7 +47,7 @@
                 lead(valid_from_date) over (
                     partition by {{ key }} order by valid_from_date
                 ),
-                date '9999-12-31'
+                {{ open_ended_date() }}
             ) as valid_to_date
         from last_version_of_day
         where version_rank = 1
@@ -92,8 +92,14 @@
 {%- endmacro %}
 
 
-{#- Amount converted to the base currency (EUR) with the fx_rates seed; currency defaults to EUR
-    where the source leaves it empty. -#}
-{% macro to_eur(amount, currency, rates_alias='fx_rates') -%}
-    round({{ amount }} * {{ rates_alias }}.rate_to_eur, 2)
+{#- Amount converted to the base currency (EUR) with the row's rate_to_eur from the fx_rates seed
+    (joined on currency_code by versioned_history with convert_currency). -#}
+{% macro to_eur(amount) -%}
+    round({{ amount }} * rate_to_eur, 2)
+{%- endmacro %}
+
+
+{#- The row's currency code: upper case, EUR where the source leaves it empty. -#}
+{% macro currency_code(column) -%}
+    coalesce(upper({{ column }}), 'EUR')
 {%- endmacro %}

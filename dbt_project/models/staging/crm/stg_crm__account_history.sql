@@ -1,35 +1,9 @@
-with
-
-source as (
-    select * from {{ source('raw_crm', 'accounts') }}
-),
-
-renamed as (
-    select
-        account_id,
-        industry,
-        region,
-        size_band,
-        lower(status) as status,
-        created_at,
-        updated_at,
-        _extracted_at as extracted_at,
-        {{ utc_date('coalesce(created_at, updated_at)') }} as known_since_date
-    from source
-),
-
-{{ day_end_versions('renamed', 'account_id') }}
-
-select
-    account_id,
-    industry,
-    region,
-    size_band,
-    status,
-    {{ utc_date('created_at') }} as created_date,
-    known_since_date,
-    created_at,
-    updated_at,
-    valid_from_date,
-    valid_to_date
-from versions
+-- Day-end versions of each CRM account.
+{{ versioned_history('raw_crm', 'accounts', key='account_id', columns={
+    'account_id': 'account_id',
+    'industry': 'industry',
+    'region': 'region',
+    'size_band': 'size_band',
+    'status': 'lower(status)',
+    'created_date': utc_date('created_at'),
+}) }}

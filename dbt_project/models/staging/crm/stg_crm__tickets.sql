@@ -1,15 +1,5 @@
--- The latest version of each row: the open-ended version of its history.
-select
-    ticket_id,
-    account_id,
-    category,
-    severity,
-    opened_at,
-    opened_date,
-    closed_at,
-    closed_date,
-    created_at,
-    updated_at,
-    valid_from_date as last_changed_date
-from {{ ref('stg_crm__ticket_history') }}
-where valid_to_date = date '9999-12-31'
+-- The latest version of each ticket: the open-ended version of its history.
+{{ latest_from_history('stg_crm__ticket_history', columns=[
+    'ticket_id', 'account_id', 'category', 'severity', 'opened_at', 'opened_date', 'closed_at',
+    'closed_date',
+]) }}

@@ -1,37 +1,9 @@
-with
-
-source as (
-    select * from {{ source('raw_finance', 'bureau_ratings') }}
-),
-
-renamed as (
-    select
-        source.rating_id,
-        source.customer_id as account_id,
-        source.agency,
-        source.rating,
-        source.score,
-        source.rating_date,
-        source.created_at,
-        source.updated_at,
-        source._extracted_at as extracted_at,
-        {{ utc_date('coalesce(source.created_at, source.updated_at)') }}
-            as known_since_date
-    from source
-),
-
-{{ day_end_versions('renamed', 'rating_id') }}
-
-select
-    rating_id,
-    account_id,
-    agency,
-    rating,
-    score,
-    rating_date,
-    known_since_date,
-    created_at,
-    updated_at,
-    valid_from_date,
-    valid_to_date
-from versions
+-- Day-end versions of each external bureau rating.
+{{ versioned_history('raw_finance', 'bureau_ratings', key='rating_id', columns={
+    'rating_id': 'rating_id',
+    'account_id': 'customer_id',
+    'agency': 'agency',
+    'rating': 'rating',
+    'score': 'score',
+    'rating_date': 'rating_date',
+}) }}

@@ -1,49 +1,12 @@
-with
-
-source as (
-    select * from {{ source('raw_finance', 'disputes') }}
-),
-
-fx_rates as (
-    select * from {{ ref('fx_rates') }}
-),
-
-renamed as (
-    select
-        source.dispute_id,
-        source.invoice_id,
-        source.customer_id as account_id,
-        source.opened_date,
-        source.resolved_date,
-        source.amount,
-        coalesce(upper(source.currency), 'EUR') as currency,
-        {{ to_eur('source.amount', 'source.currency') }} as amount_eur,
-        lower(source.status) as status,
-        source.created_at,
-        source.updated_at,
-        source._extracted_at as extracted_at,
-        {{ utc_date('coalesce(source.created_at, source.updated_at)') }}
-            as known_since_date
-    from source
-    left join fx_rates
-        on coalesce(upper(source.currency), 'EUR') = fx_rates.currency
-),
-
-{{ day_end_versions('renamed', 'dispute_id') }}
-
-select
-    dispute_id,
-    invoice_id,
-    account_id,
-    opened_date,
-    resolved_date,
-    amount,
-    currency,
-    amount_eur,
-    status,
-    known_since_date,
-    created_at,
-    updated_at,
-    valid_from_date,
-    valid_to_date
-from versions
+-- Day-end versions of each invoice dispute, with its amount in EUR.
+{{ versioned_history('raw_finance', 'disputes', key='dispute_id', columns={
+    'dispute_id': 'dispute_id',
+    'invoice_id': 'invoice_id',
+    'account_id': 'customer_id',
+    'opened_date': 'opened_date',
+    'resolved_date': 'resolved_date',
+    'amount': 'amount',
+    'currency': currency_code('currency'),
+    'amount_eur': to_eur('amount'),
+    'status': 'lower(status)',
+}, convert_currency=true) }}

@@ -1,47 +1,11 @@
-with
-
-source as (
-    select * from {{ source('raw_finance', 'invoices') }}
-),
-
-fx_rates as (
-    select * from {{ ref('fx_rates') }}
-),
-
-renamed as (
-    select
-        source.invoice_id,
-        source.customer_id as account_id,
-        source.issue_date,
-        source.due_date,
-        source.amount,
-        coalesce(upper(source.currency), 'EUR') as currency,
-        {{ to_eur('source.amount', 'source.currency') }} as amount_eur,
-        lower(source.status) as status,
-        source.created_at,
-        source.updated_at,
-        source._extracted_at as extracted_at,
-        {{ utc_date('coalesce(source.created_at, source.updated_at)') }}
-            as known_since_date
-    from source
-    left join fx_rates
-        on coalesce(upper(source.currency), 'EUR') = fx_rates.currency
-),
-
-{{ day_end_versions('renamed', 'invoice_id') }}
-
-select
-    invoice_id,
-    account_id,
-    issue_date,
-    due_date,
-    amount,
-    currency,
-    amount_eur,
-    status,
-    known_since_date,
-    created_at,
-    updated_at,
-    valid_from_date,
-    valid_to_date
-from versions
+-- Day-end versions of each invoice, with its amount in EUR.
+{{ versioned_history('raw_finance', 'invoices', key='invoice_id', columns={
+    'invoice_id': 'invoice_id',
+    'account_id': 'customer_id',
+    'issue_date': 'issue_date',
+    'due_date': 'due_date',
+    'amount': 'amount',
+    'currency': currency_code('currency'),
+    'amount_eur': to_eur('amount'),
+    'status': 'lower(status)',
+}, convert_currency=true) }}
