@@ -63,6 +63,9 @@ def _bare_copy(urls: dict[str, str], end: dt.datetime, raw_shaped: bool) -> dict
                 wcur.execute(sql.SQL("create table {} (like {} {})").format(
                     target, sql.Identifier(spec.raw_schema, spec.name),
                     sql.SQL("including indexes" if raw_shaped else "")))
+                if not raw_shaped:  # the baseline holds the source columns only
+                    wcur.execute(sql.SQL("alter table {} {}").format(target, sql.SQL(", ").join(
+                        sql.SQL("drop column {}").format(sql.Identifier(c)) for c in BATCH_COLUMNS)))
                 began = time.monotonic()
                 with tempfile.TemporaryFile() as spool, src.cursor() as scur:
                     scur.execute("set timezone = 'UTC'")

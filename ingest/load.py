@@ -106,11 +106,16 @@ def batch_id_for(spec: TableSpec, start: dt.datetime, end: dt.datetime) -> str:
     return f"{spec.qualified}/{start:%Y%m%dT%H%M%SZ}-{end:%Y%m%dT%H%M%SZ}"
 
 
-def _copy_table(cur: psycopg2.extensions.cursor, table: str, rows: pa.Table, constants: dict[str, str]) -> int:
-    """COPY an Arrow table of text plus constant batch columns."""
-    for name, value in constants.items():
-        rows = rows.append_column(name, pa.repeat(pa.scalar(value, pa.string()), rows.num_rows))
-    return copy_arrow(cur, table, rows)
+def _set_batch_columns(cur: psycopg2.extensions.cursor, values: dict[str, str]) -> None:
+    """Set the batch columns for this transaction: the raw tables' column defaults read them
+    (migration 013), so the COPY stream carries only the source columns."""
+    cur.execute(
+        "select set_config('raw.batch_id', %(_batch_id)s, true), "
+        "set_config('raw.extracted_at', %(_extracted_at)s, true), "
+        "set_config('raw.interval_start', %(_interval_start)s, true), "
+        "set_config('raw.interval_end', %(_interval_end)s, true)",
+        values,
+    )
 
 
 def _delete_batches(cur: psycopg2.extensions.cursor, spec: TableSpec, batch_ids: list[str],
@@ -271,10 +276,9 @@ def load_batch(source: SourceSpec, spec: TableSpec, start: dt.datetime, end: dt.
         cur.execute("select pg_advisory_xact_lock(hashtext(%s))", (spec.raw_table,))
         _clear_overlaps(cur, spec, batch_id, start, end, replace_overlapping)
         _delete_batches(cur, spec, [batch_id], [start])
-        # short UTC text: these four values are repeated on every row of the COPY stream
         stamp = "%Y-%m-%d %H:%M:%S+00"
-        batch_values = {"_batch_id": batch_id, "_extracted_at": dt.datetime.now(dt.UTC).strftime(stamp),
-                        "_interval_start": start.strftime(stamp), "_interval_end": end.strftime(stamp)}
+        _set_batch_columns(cur, {"_batch_id": batch_id, "_extracted_at": dt.datetime.now(dt.UTC).strftime(stamp),
+                                 "_interval_start": start.strftime(stamp), "_interval_end": end.strftime(stamp)})
         keys: list[pa.Array] = []
 
         def checked(chunk: Chunk) -> tuple[int, pa.Table, pd.DataFrame, pd.DataFrame, list]:
@@ -296,7 +300,7 @@ def load_batch(source: SourceSpec, spec: TableSpec, start: dt.datetime, end: dt.
         try:
             for size, good, rejected, unreferenced, unparseable in ready:
                 extracted += size
-                _copy_table(cur, spec.raw_table, good, batch_values)
+                copy_arrow(cur, spec.raw_table, good)
                 keys.append(good[spec.primary_key].combine_chunks())
                 _quarantine(cur, rejected, batch_id, spec, start, end)
                 _quarantine(cur, unreferenced, batch_id, spec, start, end)
