@@ -23,21 +23,25 @@
     {%- endfor -%}
     with
 
-    {% if convert_currency -%}
-    source as (
-        select
-            source_rows.*,
-            fx_rates.rate_to_eur
-        from {{ source(source_name, table_name) }} as source_rows
-        left join {{ ref('fx_rates') }} as fx_rates
-            on {{ currency_code('source_rows.currency') }} = fx_rates.currency
-    ),
-    {%- else -%}
     source as (
         select * from {{ source(source_name, table_name) }}
     ),
-    {%- endif %}
 
+    {% if convert_currency -%}
+    fx_rates as (
+        select * from {{ ref('fx_rates') }}
+    ),
+
+    source_in_eur as (
+        select
+            source.*,
+            fx_rates.rate_to_eur
+        from source
+        left join fx_rates
+            on {{ currency_code('source.currency') }} = fx_rates.currency
+    ),
+
+    {% endif -%}
     renamed as (
         select
             {{ renamed_columns | join(',\n            ') }},
@@ -45,7 +49,7 @@
             updated_at,
             _extracted_at as extracted_at,
             {{ utc_date('coalesce(created_at, updated_at)') }} as known_since_date
-        from source
+        from {{ 'source_in_eur' if convert_currency else 'source' }}
     ),
 
     {{ day_end_versions('renamed', key) }}
