@@ -23,6 +23,8 @@ DEFAULT_ARGS = {
     "retries": 2,
     "retry_delay": timedelta(minutes=2),
     "retry_exponential_backoff": True,
+    # a hung source or a lock must not hold the day's run forever: fail, retry, alert
+    "execution_timeout": timedelta(hours=2),
 }
 
 

@@ -60,13 +60,14 @@ def test_heavy_libraries_are_not_imported_at_top_level():
             assert heavy not in top, f"{path.name} imports {heavy!r} at module level"
 
 
-def test_dags_have_owner_retries_tags_and_docs(dagbag):
+def test_dags_have_owner_retries_timeouts_tags_and_docs(dagbag):
     for dag_id, dag in dagbag.dags.items():
         assert dag.doc_md and len(dag.doc_md) > 80, f"{dag_id} needs doc_md"
         assert dag.tags, f"{dag_id} needs tags"
         for t in dag.tasks:
             assert t.owner and t.owner != "airflow", f"{dag_id}.{t.task_id} needs a real owner"
             assert t.retries >= 1, f"{dag_id}.{t.task_id} needs retries"
+            assert t.execution_timeout is not None, f"{dag_id}.{t.task_id} needs an execution_timeout"
 
 
 def test_daily_dag_partitions_by_a_real_data_interval(dagbag):
