@@ -64,6 +64,14 @@ def scheduler_env(home: Path, metadata_url: str | None = None, port: int | None 
     return env
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when the starting process dies (Linux), so no component outlives it."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _airflow_exe() -> str:
     return str(Path(sys.executable).with_name("airflow"))
 
@@ -167,7 +175,8 @@ def running(env: dict[str, str], unpause: tuple[str, ...] = (DAG_ID,)) -> Iterat
         for name in COMPONENTS:
             log = open(log_dir / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
             local.processes[name] = subprocess.Popen(
-                [_airflow_exe(), name], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                [_airflow_exe(), name], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         for dag_id in unpause:
             local.wait_for_dag(dag_id)
