@@ -14,6 +14,7 @@ load timestamps, run ids and the identity `warning_id`).
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
@@ -21,6 +22,7 @@ import psycopg2
 import pytest
 import sqlalchemy as sa
 
+from common.paths import REPO_ROOT
 from common.warehouse import libpq_dsn
 
 HISTORY_START = date(2023, 11, 1)  # 12 months of warm-up before the labelled snapshots
@@ -74,6 +76,29 @@ def fingerprint(url: str) -> dict[str, tuple[int, str]]:
                                    f"from (select row({row})::text as r from {table}) s")[0]
         result[table] = (count, digest)
     return result
+
+
+def runbook_queries(page: str) -> list[str]:
+    """Every SQL statement in the ```sql blocks of a runbook page."""
+    text = (REPO_ROOT / "docs" / "runbooks" / page).read_text()
+    statements = [s.strip() for block in re.findall(r"```sql\n(.*?)```", text, re.S) for s in block.split(";")]
+    return [s for s in statements if any(line and not line.startswith("--") for line in s.splitlines())]
+
+
+def _run_as(url: str, statements: list[str], role: str | None = None) -> list[list[tuple]]:
+    conn = psycopg2.connect(libpq_dsn(url))
+    try:
+        with conn.cursor() as cur:
+            if role:
+                cur.execute(f"set role {role}")
+            results = []
+            for statement in statements:
+                cur.execute(statement)
+                results.append(cur.fetchall())
+        return results
+    finally:
+        conn.rollback()
+        conn.close()
 
 
 def _differences(left: dict, right: dict) -> dict[str, tuple]:
@@ -140,6 +165,12 @@ def test_scheduler_backfill_forward_backward_and_dag_test_leave_identical_rows(
         assert rated == set(DATES)
         assert _differences(forward, dag_test) == {}
         assert _differences(backward, forward) == {}
+        # The runbooks' queries run on a backfilled warehouse, the BI ones with bi_reader's rights only.
+        audit = _run_as(scheduler_wh, runbook_queries("data-engineer.md"))
+        latest = audit[1]
+        assert {(r[0], r[2]) for r in latest} == {(d, "success") for d in DATES}, latest
+        bi = _run_as(scheduler_wh, runbook_queries("bi-analyst.md"), role="bi_reader")
+        assert [r[0] for r in bi[0]] == DATES[::-1] and all(bi[1]), bi[:2]
         # Nobody retrained: every rating comes from the champion of the bootstrap.
         assert _published_versions(scheduler_wh) == _published_versions(dagtest_wh) == {champion}
     finally:
