@@ -39,11 +39,47 @@ def prepare_warehouse(url: str = WAREHOUSE) -> list[str]:
     return migrate(url)
 
 
+class MissingPredecessor(RuntimeError):
+    """The interval before this one was never loaded: features for this day would miss its rows."""
+
+
+def require_predecessor(source: str, interval_start: datetime, url: str = WAREHOUSE) -> None:
+    """Refuse a first load of [D, D+1) unless every table's previous interval (or the initial load)
+    ends at D. A reload of an interval already loaded is always allowed.
+
+    A snapshot for D is built from everything loaded up to D, so a range loaded for the first time must
+    run forward: run backwards, D would be rated before D-1's changes had arrived.
+    """
+    from common.warehouse import transaction
+    from ingest.sources import source_spec
+
+    tables = [t.qualified for t in source_spec(source).tables]
+    with transaction(url) as cur:
+        cur.execute(
+            """
+            select count(distinct source_table) filter (where interval_end = %(start)s),
+                   count(distinct source_table) filter (where interval_start = %(start)s)
+            from audit.batch_counts where source_table = any(%(tables)s)
+            """,
+            {"start": interval_start, "tables": tables},
+        )
+        before, same = cur.fetchone()
+    if same == len(tables) or before == len(tables):
+        return
+    raise MissingPredecessor(
+        f"{source}: no loaded interval ends at {interval_start:%Y-%m-%d %H:%M} for {len(tables) - before} of "
+        f"{len(tables)} tables. Load the days before first (a new range runs forward: "
+        "`airflow backfill create ... --max-active-runs 1`, without --run-backwards), or run the initial "
+        "load (`python -m pipeline.bootstrap --as-of <first day>`)."
+    )
+
+
 def extract(source: str, interval_start: datetime, interval_end: datetime, run_id: str) -> list[dict]:
     """Extract one source system's tables for the interval into raw (COPY, quarantine, audit)."""
     from ingest.extract import extract_interval
 
     with recorded(run_id, DAG_ID, f"extract_{source}", as_of_date(interval_end)) as rec:
+        require_predecessor(source, interval_start)
         results = _plain(extract_interval(source, interval_start, interval_end))
         rec.rows = sum(int(r.get("loaded", 0)) for r in results)
         rec.detail = {"batches": results}
