@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
-import psycopg2
 import pytest
-import sqlalchemy as sa
 
-from common.warehouse import libpq_dsn, transaction
+from common.warehouse import transaction
+from tests.roles import can, members_of
 
 RATINGS_RELATIONS = [
     "customer_ratings", "current_customer_ratings", "credit_warnings", "open_credit_warnings",
@@ -22,25 +20,9 @@ FORBIDDEN = ["raw_crm", "raw_finance", "staging", "intermediate", "marts", "audi
 
 @pytest.fixture
 def login_as(warehouse_url: str) -> Iterator:
-    """Create LOGIN users that are members of a group role; yields a connect(group) function."""
-    created: list[str] = []
-
-    def connect(group: str) -> psycopg2.extensions.connection:
-        user = f"test_{group}_{uuid.uuid4().hex[:8]}"
-        with transaction(warehouse_url) as cur:
-            cur.execute(f'create role "{user}" login in role {group}')
-        created.append(user)
-        url = sa.make_url(warehouse_url).set(username=user, password=None)
-        return psycopg2.connect(libpq_dsn(url.render_as_string(hide_password=False)))
-
-    yield connect
-    with transaction(warehouse_url) as cur:
-        for user in created:
-            cur.execute(f"select pg_terminate_backend(pid) from pg_stat_activity where usename = '{user}'")
-    for user in created:
-        with transaction(warehouse_url) as cur:
-            cur.execute(f'drop owned by "{user}"')
-            cur.execute(f'drop role "{user}"')
+    """Yields connect(group): a connection as a new LOGIN member of a group role."""
+    with members_of(warehouse_url) as connect:
+        yield connect
 
 
 @pytest.fixture
@@ -52,27 +34,16 @@ def probe_tables(warehouse_url: str) -> None:
             cur.execute(f"insert into {schema}.bi_probe values ('ACME Ltd')")
 
 
-def _can(conn: psycopg2.extensions.connection, statement: str) -> bool:
-    try:
-        with conn.cursor() as cur:
-            cur.execute(statement)
-        return True
-    except psycopg2.errors.InsufficientPrivilege:
-        return False
-    finally:
-        conn.rollback()
-
-
 def test_bi_reader_reads_ratings_and_nothing_else(warehouse_url: str, probe_tables: None, login_as) -> None:
     conn = login_as("bi_reader")
     try:
         for rel in RATINGS_RELATIONS:
-            assert _can(conn, f"select * from ratings.{rel} limit 1"), rel
+            assert can(conn, f"select * from ratings.{rel} limit 1"), rel
         for schema in FORBIDDEN:
-            assert not _can(conn, f"select * from {schema}.bi_probe"), schema
-        assert not _can(conn, "insert into ratings.risk_segments values ('x', 1, '{}', 1, 'x')")
-        assert not _can(conn, "delete from ratings.customer_ratings")
-        assert not _can(conn, "create table ratings.mine (x int)")
+            assert not can(conn, f"select * from {schema}.bi_probe"), schema
+        assert not can(conn, "insert into ratings.risk_segments values ('x', 1, '{}', 1, 'x')")
+        assert not can(conn, "delete from ratings.customer_ratings")
+        assert not can(conn, "create table ratings.mine (x int)")
     finally:
         conn.close()
 
@@ -82,7 +53,7 @@ def test_bi_reader_can_read_tables_added_to_ratings_later(warehouse_url: str, lo
         cur.execute("create table ratings.added_later (x int)")
     conn = login_as("bi_reader")
     try:
-        assert _can(conn, "select * from ratings.added_later")
+        assert can(conn, "select * from ratings.added_later")
     finally:
         conn.close()
 
@@ -90,10 +61,10 @@ def test_bi_reader_can_read_tables_added_to_ratings_later(warehouse_url: str, lo
 def test_pipeline_writer_writes_ratings_but_bi_roles_are_nologin(warehouse_url: str, login_as) -> None:
     conn = login_as("pipeline_writer")
     try:
-        assert _can(conn, "insert into ratings.risk_segments values ('x', 1, '{A}', 1, 'x')")
-        assert _can(conn, "insert into ratings_stage.warning_observations (run_id, customer_id, rule_code,"
+        assert can(conn, "insert into ratings.risk_segments values ('x', 1, '{A}', 1, 'x')")
+        assert can(conn, "insert into ratings_stage.warning_observations (run_id, customer_id, rule_code,"
                     " as_of_date, severity, message) values ('r', 'c', 'R', current_date, 'info', 'm')")
-        assert _can(conn, "insert into ratings.credit_warnings (customer_id, rule_code, severity, message,"
+        assert can(conn, "insert into ratings.credit_warnings (customer_id, rule_code, severity, message,"
                     " first_seen_date, last_seen_date, status) values ('c', 'R', 'info', 'm', current_date,"
                     " current_date, 'open')")
     finally:

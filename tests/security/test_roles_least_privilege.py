@@ -7,14 +7,12 @@ quarantine; writing the marts; any change of structure (create, alter, drop, tru
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 
-import psycopg2
 import pytest
-import sqlalchemy as sa
 
-from common.warehouse import libpq_dsn, transaction
+from common.warehouse import transaction
+from tests.roles import can, members_of
 
 # Schemas whose content pipeline_writer must not see: raw and staging hold PII by design.
 NO_ACCESS = ["raw_crm", "raw_finance", "staging", "intermediate", "audit", "quarantine"]
@@ -23,33 +21,14 @@ NO_ACCESS = ["raw_crm", "raw_finance", "staging", "intermediate", "audit", "quar
 @pytest.fixture
 def writer(warehouse_url: str) -> Iterator[Callable[[str], bool]]:
     """A LOGIN member of pipeline_writer; yields can(statement) -> allowed?"""
-    user = f"test_writer_{uuid.uuid4().hex[:8]}"
     with transaction(warehouse_url) as cur:
-        cur.execute(f'create role "{user}" login in role pipeline_writer')
         for schema in [*NO_ACCESS, "marts"]:
             cur.execute(f"create schema if not exists {schema}")
             cur.execute(f"create table {schema}.probe (legal_name text, tax_id text)")
             cur.execute(f"insert into {schema}.probe values ('ACME Ltd', 'DE123456789')")
-    url = sa.make_url(warehouse_url).set(username=user, password=None).render_as_string(hide_password=False)
-    conn = psycopg2.connect(libpq_dsn(url))
-
-    def can(statement: str) -> bool:
-        try:
-            with conn.cursor() as cur:
-                cur.execute(statement)
-            return True
-        except psycopg2.errors.InsufficientPrivilege:
-            return False
-        finally:
-            conn.rollback()
-
-    try:
-        yield can
-    finally:
-        conn.close()
-        with transaction(warehouse_url) as cur:
-            cur.execute(f'drop owned by "{user}"')
-            cur.execute(f'drop role "{user}"')
+    with members_of(warehouse_url) as connect:
+        conn = connect("pipeline_writer")
+        yield lambda statement: can(conn, statement)
 
 
 def test_pipeline_writer_reads_marts_and_writes_ratings_rows(writer) -> None:
