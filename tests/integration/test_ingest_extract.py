@@ -262,8 +262,13 @@ def test_a_task_killed_mid_load_leaves_no_partial_batch_and_a_rerun_completes(wa
                              text=True)
     try:
         assert child.stdout.readline().strip() == "COPIED"
-        assert _scalar(warehouse_url, "select count(*) from pg_stat_activity where datname = current_database()"
-                                      " and state = 'idle in transaction'") == 1  # the open batch
+        # the reader runs one chunk ahead of the COPY: wait until the COPY is done and the batch sits
+        # uncommitted in its open transaction
+        deadline = time.monotonic() + 30
+        while _scalar(warehouse_url, "select count(*) from pg_stat_activity where datname = current_database()"
+                                     " and state = 'idle in transaction'") != 1:
+            assert time.monotonic() < deadline, "the loader never reached its open, uncommitted batch"
+            time.sleep(0.1)
         child.send_signal(signal.SIGKILL)  # no cleanup, no rollback from the client: like an OOM kill
         child.wait(timeout=30)
     finally:
