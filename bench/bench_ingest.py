@@ -3,7 +3,7 @@
     python bench/bench_ingest.py --customers 100000            # 24 months of history
     python bench/bench_ingest.py --customers 1000000 --keep    # keep the databases afterwards
 
-Uses three fresh databases (bench_ingest_crm / _finance / _warehouse) on the server of TEST_WAREHOUSE_URL,
+Uses three fresh databases (<--db-prefix, default bench_ingest>_crm / _finance / _warehouse) on the server of TEST_WAREHOUSE_URL,
 else 127.0.0.1:5432, else the embedded one. The pipeline runs first and the bare COPY second, so the
 baselines get the warmer cache: the ratios are if anything pessimistic for the pipeline. Two baselines:
 the source columns into an unindexed table, and the same rows as raw holds them (batch columns
@@ -92,11 +92,13 @@ def main() -> None:
     parser.add_argument("--months", type=int, default=24)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--keep", action="store_true", help="keep the bench databases")
+    parser.add_argument("--db-prefix", default="bench_ingest",
+                        help="names of the three databases: <prefix>_crm, _finance, _warehouse (replaced)")
     args = parser.parse_args()
     start = dt.date.fromisoformat(args.start)
     end = start + dt.timedelta(days=round(args.months * 30.44) - 1)
     admin = server_url()
-    names = {"crm": "bench_ingest_crm", "finance": "bench_ingest_finance", "warehouse": "bench_ingest_warehouse"}
+    names = {role: f"{args.db_prefix}_{role}" for role in ("crm", "finance", "warehouse")}
     urls = {role: create_database(admin, name, replace=True) for role, name in names.items()}
     os.environ.pop("WAREHOUSE_URL", None)
     os.environ["AIRFLOW_CONN_WAREHOUSE"] = urls["warehouse"]
