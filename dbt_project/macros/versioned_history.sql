@@ -9,22 +9,54 @@
 {%- endmacro %}
 
 
-{#- One version per key and UTC day of updated_at from source(source_name, table_name).
-    columns: the entity's columns in output order, {output name: SQL over the source row}, for
-    example {'account_id': 'customer_id', 'status': 'lower(status)'}.
+{#- One version per key and UTC day of updated_at from source(source_name, table_name), as an
+    incremental table. columns: the entity's columns in output order, {output name: SQL over the
+    source row}, for example {'account_id': 'customer_id', 'status': 'lower(status)'}.
     convert_currency: join the fx_rates seed on the row's currency (EUR where empty), so that the
-    column expressions can use rate_to_eur (macro to_eur). -#}
+    column expressions can use rate_to_eur (macro to_eur).
+
+    A full refresh (the history build) derives every version from raw. An incremental run (the
+    daily build) reads only the raw batches loaded since the last run (_extracted_at at or after
+    the table's newest source_extracted_at; the loader stamps batches of one table in commit
+    order) and recomputes the versions of the keys they touch: the keys of their rows, and the keys
+    of versions that came from an interval those batches reload or cover. A recomputed key's
+    versions are its kept versions (from other batches) plus the new rows, ranked again per day,
+    so the table equals a full refresh after any sequence of loads, reloads and replacements. A key
+    left with no row at all gets a placeholder row that the post-hook deletes. -#}
 {% macro versioned_history(source_name, table_name, key, columns, convert_currency=false) -%}
+    {{ config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=key,
+        on_schema_change='fail',
+        indexes=[
+            {'columns': [key]},
+            {'columns': ['source_extracted_at']},
+            {'columns': ['source_interval_start']},
+        ],
+        post_hook=["delete from {{ this }} where valid_from_date is null"],
+    ) }}
     {%- set renamed_columns = [] -%}
     {%- for name, expression in columns.items() -%}
         {%- do renamed_columns.append(
             expression if expression == name else expression ~ ' as ' ~ name
         ) -%}
     {%- endfor -%}
+    {%- set since_last_run = (
+        ' where _extracted_at >= (select watermark.extracted_at from watermark)'
+        if is_incremental() else ''
+    ) -%}
     with
 
+    {% if is_incremental() -%}
+    watermark as (
+        select coalesce(max(source_extracted_at), '-infinity') as extracted_at
+        from {{ this }}
+    ),
+
+    {% endif -%}
     source as (
-        select * from {{ source(source_name, table_name) }}
+        select * from {{ source(source_name, table_name) }}{{ since_last_run }}
     ),
 
     {% if convert_currency -%}
@@ -42,26 +74,114 @@
     ),
 
     {% endif -%}
-    renamed as (
+    new_rows as (
         select
             {{ renamed_columns | join(',\n            ') }},
             created_at,
             updated_at,
             _extracted_at as extracted_at,
-            {{ utc_date('coalesce(created_at, updated_at)') }} as known_since_date
+            {{ utc_date('coalesce(created_at, updated_at)') }} as known_since_date,
+            _batch_id as source_batch_id,
+            _interval_start as source_interval_start
         from {{ 'source_in_eur' if convert_currency else 'source' }}
     ),
 
+    {% if is_incremental() -%}
+    new_batches as (
+        select distinct
+            source._interval_start,
+            source._interval_end
+        from source
+    ),
+
+    -- versions that came from an interval the new batches reload or cover
+    replaced as (
+        select current_versions.{{ key }}
+        from {{ this }} as current_versions
+        inner join new_batches
+            on
+                current_versions.source_interval_start >= new_batches._interval_start
+                and current_versions.source_interval_start < new_batches._interval_end
+    ),
+
+    affected_keys as (
+        select {{ key }} from new_rows
+        union
+        select {{ key }} from replaced
+    ),
+
+    kept_rows as (
+        select
+            {{ columns.keys() | join(',\n            ') }},
+            created_at,
+            updated_at,
+            source_extracted_at as extracted_at,
+            known_since_date,
+            source_batch_id,
+            source_interval_start
+        from {{ this }} as current_versions
+        where
+            {{ key }} in (select affected_keys.{{ key }} from affected_keys)
+            and not exists (
+                select 1
+                from new_batches
+                where
+                    current_versions.source_interval_start >= new_batches._interval_start
+                    and current_versions.source_interval_start < new_batches._interval_end
+            )
+    ),
+
+    renamed as (
+        select * from new_rows
+        union all
+        select * from kept_rows
+    ),
+
+    {% else -%}
+    renamed as (
+        select * from new_rows
+    ),
+
+    {% endif -%}
     {{ day_end_versions('renamed', key) }}
 
     select
-        {{ columns | join(',\n        ') }},
+        {{ columns.keys() | join(',\n        ') }},
         known_since_date,
         created_at,
         updated_at,
         valid_from_date,
-        valid_to_date
+        valid_to_date,
+        extracted_at as source_extracted_at,
+        source_batch_id,
+        source_interval_start
     from versions
+    {% if is_incremental() -%}
+    union all
+
+    -- a key with no row left (its only batch was reloaded without it): a placeholder (one of its
+    -- current versions, typed like the table, without valid_from_date) makes delete+insert remove
+    -- its versions; the post-hook deletes the placeholder
+    select distinct on (current_versions.{{ key }})
+        {%- for name in columns.keys() %}
+        current_versions.{{ name }},
+        {%- endfor %}
+        current_versions.known_since_date,
+        current_versions.created_at,
+        current_versions.updated_at,
+        cast(null as date) as valid_from_date,
+        current_versions.valid_to_date,
+        current_versions.source_extracted_at,
+        current_versions.source_batch_id,
+        current_versions.source_interval_start
+    from {{ this }} as current_versions
+    where
+        current_versions.{{ key }} in (select affected_keys.{{ key }} from affected_keys)
+        and not exists (
+            select 1 from renamed
+            where renamed.{{ key }} = current_versions.{{ key }}
+        )
+    {%- endif %}
 {%- endmacro %}
 
 
