@@ -39,10 +39,10 @@ class Platt:
     b: float = 0.0
 
     @classmethod
-    def fit(cls, raw_logit: np.ndarray, y: np.ndarray) -> Platt:
+    def fit(cls, raw_logit: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> Platt:
         if len(np.unique(y)) < 2:
             return cls()
-        lr = LogisticRegression(C=1e6, max_iter=1000).fit(raw_logit.reshape(-1, 1), y)
+        lr = LogisticRegression(C=1e6, max_iter=1000).fit(raw_logit.reshape(-1, 1), y, sample_weight=sample_weight)
         a = float(lr.coef_[0, 0])
         if a <= 0:  # a calibration that reverses the ranking means the slice is too small: keep raw
             return cls()
@@ -83,8 +83,9 @@ class CreditModel:
         contrib, names = self.risk_contributions(X)
         return self.predict_pd(X), contrib, names
 
-    def calibrate(self, X: pd.DataFrame, y: np.ndarray) -> CreditModel:
-        self.calibration = Platt.fit(self.logit(X), np.asarray(y))
+    def calibrate(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None) -> CreditModel:
+        """Platt scaling on the calibration slice (weighted when the slice was sampled)."""
+        self.calibration = Platt.fit(self.logit(X), np.asarray(y), sample_weight)
         return self
 
 
@@ -306,7 +307,7 @@ def binnable(X: pd.DataFrame, spec: FeatureSpec) -> FeatureSpec:
 
 
 def fit_scorecard(X: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, cfg: dict[str, Any],
-                  scaling: dict[str, Any]) -> ScorecardModel:
+                  scaling: dict[str, Any], sample_weight: np.ndarray | None = None) -> ScorecardModel:
     from optbinning import BinningProcess
 
     full_spec, spec = spec, binnable(X, spec)
@@ -325,7 +326,7 @@ def fit_scorecard(X: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, cfg: dict[s
                                    "top": sel["top"]}},
         binning_fit_params=numeric_params,
     )
-    process.fit(X[spec.names], y)
+    process.fit(X[spec.names], y, sample_weight=sample_weight)
     selected = [str(n) for n in process.get_support(names=True)]
     if not selected:
         raise ValueError("no characteristic passed the IV selection: nothing for a scorecard to use")
@@ -334,16 +335,18 @@ def fit_scorecard(X: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, cfg: dict[s
                           metric_special="empirical")[selected]
     lr_cfg = cfg.get("logistic", {})
     model.lr = LogisticRegression(C=lr_cfg.get("C", 1.0), max_iter=lr_cfg.get("max_iter", 1000))
-    model.lr.fit(np.asarray(W, dtype=float), y)
+    model.lr.fit(np.asarray(W, dtype=float), y, sample_weight=sample_weight)
     model.factor = float(scaling["pdo"] / np.log(2))
     model.offset = float(scaling["base_score"] - model.factor * np.log(scaling["base_odds"]))
     return model
 
 
 def fit_tree(name: str, X: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, cfg: dict[str, Any],
-             seed: int = 0, X_val: pd.DataFrame | None = None, y_val: np.ndarray | None = None) -> TreeModel:
+             seed: int = 0, X_val: pd.DataFrame | None = None, y_val: np.ndarray | None = None,
+             sample_weight: np.ndarray | None = None, sample_weight_val: np.ndarray | None = None) -> TreeModel:
     """Fit a decision tree or HGB. HGB stops early on (X_val, y_val) when given: the out-of-time
-    calibration slice, since a random validation split of panel data shares customers with the fit."""
+    calibration slice, since a random validation split of panel data shares customers with the fit.
+    Sample weights (a sampled training set) weigh the fit and the early-stopping loss."""
     spec = binnable(X, spec)  # all-missing or constant columns carry nothing (and break HGB's binning)
     pre = _encoder(spec)
     Xe = pre.fit_transform(X[spec.names]).astype(float)
@@ -365,24 +368,40 @@ def fit_tree(name: str, X: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, cfg: 
     # Missing and unseen categories encode to -1: HGB treats negative category codes as missing.
     use_val = name == "hgb" and clf.early_stopping and X_val is not None and len(np.unique(y_val)) == 2
     if use_val:
-        clf.fit(Xe, y, X_val=pre.transform(X_val[spec.names]).astype(float), y_val=np.asarray(y_val, dtype=int))
+        clf.fit(Xe, y, sample_weight=sample_weight, X_val=pre.transform(X_val[spec.names]).astype(float),
+                y_val=np.asarray(y_val, dtype=int), sample_weight_val=sample_weight_val)
     else:
-        clf.fit(Xe, y)
+        clf.fit(Xe, y, sample_weight=sample_weight)
     model = TreeModel(name=name, spec=spec, pre=pre, clf=clf, params=cfg,
                       encoded_names=[str(c) for c in pre.get_feature_names_out()])
     return model
 
 
+def _weights(w: np.ndarray | None) -> np.ndarray | None:
+    """None for an unsampled slice (all weights 1): the estimators then run exactly as unweighted."""
+    if w is None:
+        return None
+    w = np.asarray(w, dtype=float)
+    return None if np.all(w == 1.0) else w
+
+
 def fit_candidate(name: str, X_fit: pd.DataFrame, y_fit: np.ndarray, X_cal: pd.DataFrame, y_cal: np.ndarray,
-                  spec: FeatureSpec, model_cfg: dict[str, Any], scaling: dict[str, Any]) -> CreditModel:
-    """Fit one candidate on the fitting slice and calibrate it on the calibration slice."""
+                  spec: FeatureSpec, model_cfg: dict[str, Any], scaling: dict[str, Any],
+                  w_fit: np.ndarray | None = None, w_cal: np.ndarray | None = None) -> CreditModel:
+    """Fit one candidate on the fitting slice and calibrate it on the calibration slice.
+
+    `w_fit` / `w_cal` are the sample weights of a sampled training set (1 / sampling rate per row), so
+    the fit, the early stopping and the calibration target the whole population, not the sample.
+    """
     cfg = model_cfg["candidates"][name]
     y_fit, y_cal = np.asarray(y_fit, dtype=int), np.asarray(y_cal, dtype=int)
+    w_fit, w_cal = _weights(w_fit), _weights(w_cal)
     if name == "scorecard":
-        model = fit_scorecard(X_fit, y_fit, spec, cfg, scaling)
-        model.calibrate(X_cal, y_cal)
+        model = fit_scorecard(X_fit, y_fit, spec, cfg, scaling, sample_weight=w_fit)
+        model.calibrate(X_cal, y_cal, w_cal)
         model.finish(X_fit)
         return model
     if name in ("decision_tree", "hgb"):
-        return fit_tree(name, X_fit, y_fit, spec, cfg, X_val=X_cal, y_val=y_cal).calibrate(X_cal, y_cal)
+        return fit_tree(name, X_fit, y_fit, spec, cfg, X_val=X_cal, y_val=y_cal, sample_weight=w_fit,
+                        sample_weight_val=w_cal).calibrate(X_cal, y_cal, w_cal)
     raise ValueError(f"unknown candidate {name!r}; known: {CANDIDATES}")

@@ -13,32 +13,43 @@ from sklearn.metrics import brier_score_loss, roc_auc_score, roc_curve
 from ml.scale import MasterScale
 
 
-def ks_statistic(y: np.ndarray, p: np.ndarray) -> float:
+def ks_statistic(y: np.ndarray, p: np.ndarray, weights: np.ndarray | None = None) -> float:
     """Maximum distance between the cumulative PD distributions of defaulters and non-defaulters."""
-    fpr, tpr, _ = roc_curve(y, p)
+    fpr, tpr, _ = roc_curve(y, p, sample_weight=weights)
     return float(np.max(tpr - fpr))
 
 
-def discrimination(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    """auc, gini, ks, brier, plus the observed and mean predicted default rates."""
+def discrimination(y: np.ndarray, p: np.ndarray, weights: np.ndarray | None = None) -> dict[str, float]:
+    """auc, gini, ks, brier, plus the observed and mean predicted default rates.
+
+    `weights` are the sample weights of a sampled slice: every figure then estimates the population's
+    (`rows` stays the number of rows evaluated).
+    """
     y, p = np.asarray(y, dtype=int), np.asarray(p, dtype=float)
-    auc = float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float("nan")
+    w = None if weights is None else np.asarray(weights, dtype=float)
+    auc = float(roc_auc_score(y, p, sample_weight=w)) if len(np.unique(y)) == 2 else float("nan")
+    default_rate, mean_pd = float(np.average(y, weights=w)), float(np.average(p, weights=w))
     return {
         "auc": auc,
         "gini": 2 * auc - 1,
-        "ks": ks_statistic(y, p) if len(np.unique(y)) == 2 else float("nan"),
-        "brier": float(brier_score_loss(y, p)),
-        "default_rate": float(y.mean()),
-        "mean_pd": float(p.mean()),
-        "calibration_ratio": float(p.mean() / y.mean()) if y.mean() > 0 else float("nan"),
+        "ks": ks_statistic(y, p, w) if len(np.unique(y)) == 2 else float("nan"),
+        "brier": float(brier_score_loss(y, p, sample_weight=w)),
+        "default_rate": default_rate,
+        "mean_pd": mean_pd,
+        "calibration_ratio": mean_pd / default_rate if default_rate > 0 else float("nan"),
         "rows": int(len(y)),
     }
 
 
-def grade_distribution(pd_: np.ndarray, scale: MasterScale) -> dict[str, float]:
-    """Share of rows per performing grade (every grade present, zeros included), best grade first."""
+def grade_distribution(pd_: np.ndarray, scale: MasterScale, weights: np.ndarray | None = None) -> dict[str, float]:
+    """Share of rows (weighted by the sample weights when given) per performing grade (every grade
+    present, zeros included), best grade first."""
     grades = pd.Series(scale.grade_for_pd(np.asarray(pd_, dtype=float)))
-    shares = grades.value_counts(normalize=True)
+    if weights is None:
+        shares = grades.value_counts(normalize=True)
+    else:
+        totals = pd.Series(np.asarray(weights, dtype=float)).groupby(grades.to_numpy()).sum()
+        shares = totals / totals.sum()
     return {g.grade: float(shares.get(g.grade, 0.0)) for g in scale.performing}
 
 
@@ -50,39 +61,51 @@ def psi(expected: dict[str, float], actual: dict[str, float], floor: float = 1e-
     return float(np.sum((a - e) * np.log(a / e)))
 
 
-def calibration_by_grade(y: np.ndarray, pd_: np.ndarray, scale: MasterScale) -> pd.DataFrame:
-    """Expected (mean PD) vs observed default rate per grade."""
-    frame = pd.DataFrame({"grade": scale.grade_for_pd(np.asarray(pd_, dtype=float)), "y": y, "pd": pd_})
-    out = frame.groupby("grade", sort=False).agg(rows=("y", "size"), expected=("pd", "mean"),
-                                                 observed=("y", "mean"), defaults=("y", "sum"))
+def calibration_by_grade(y: np.ndarray, pd_: np.ndarray, scale: MasterScale,
+                         weights: np.ndarray | None = None) -> pd.DataFrame:
+    """Expected (mean PD) vs observed default rate per grade (weighted means when weights are given;
+    rows and defaults are the rows evaluated)."""
+    w = np.ones(len(pd_)) if weights is None else np.asarray(weights, dtype=float)
+    y = np.asarray(y, dtype=float)
+    frame = pd.DataFrame({"grade": scale.grade_for_pd(np.asarray(pd_, dtype=float)), "y": y,
+                          "w": w, "wy": w * y, "wpd": w * np.asarray(pd_, dtype=float)})
+    sums = frame.groupby("grade", sort=False).agg(rows=("y", "size"), w=("w", "sum"), wpd=("wpd", "sum"),
+                                                  wy=("wy", "sum"), defaults=("y", "sum"))
+    out = pd.DataFrame({"rows": sums["rows"], "expected": sums["wpd"] / sums["w"],
+                        "observed": sums["wy"] / sums["w"], "defaults": sums["defaults"].astype(int)})
     order = [g.grade for g in scale.performing]
     return out.reindex([g for g in order if g in out.index]).reset_index()
 
 
-def information_values(X: pd.DataFrame, y: np.ndarray, numeric: list[str], categorical: list[str]) -> dict[str, float]:
-    """IV per feature from optbinning's optimal bins (the same binning the scorecard uses)."""
+def information_values(X: pd.DataFrame, y: np.ndarray, numeric: list[str], categorical: list[str],
+                       weights: np.ndarray | None = None) -> dict[str, float]:
+    """IV per feature from optbinning's optimal bins (the same binning the scorecard uses), weighted by
+    the sample weights when given."""
     from optbinning import BinningProcess
 
     numeric = [c for c in numeric if X[c].nunique(dropna=True) >= 2]
     categorical = [c for c in categorical if X[c].nunique(dropna=True) >= 2]
     process = BinningProcess([*numeric, *categorical], categorical_variables=categorical)
-    process.fit(X[[*numeric, *categorical]], np.asarray(y, dtype=int))
+    process.fit(X[[*numeric, *categorical]], np.asarray(y, dtype=int), sample_weight=weights)
     summary = process.summary()
     return {str(r["name"]): float(r["iv"]) for _, r in summary.iterrows()}
 
 
 def evaluate(y_train: np.ndarray, pd_train: np.ndarray, y_hold: np.ndarray, pd_hold: np.ndarray,
-             scale: MasterScale) -> dict[str, Any]:
-    """Holdout metrics, train metrics, PSI train -> holdout of the grade mix, calibration by grade."""
-    hold, train = discrimination(y_hold, pd_hold), discrimination(y_train, pd_train)
-    train_dist, hold_dist = grade_distribution(pd_train, scale), grade_distribution(pd_hold, scale)
+             scale: MasterScale, w_train: np.ndarray | None = None, w_hold: np.ndarray | None = None) -> dict[str, Any]:
+    """Holdout metrics, train metrics, PSI train -> holdout of the grade mix, calibration by grade.
+
+    `w_train` / `w_hold`: sample weights of sampled slices (population estimates, incl. the grade mix
+    that monitoring compares against)."""
+    hold, train = discrimination(y_hold, pd_hold, w_hold), discrimination(y_train, pd_train, w_train)
+    train_dist, hold_dist = grade_distribution(pd_train, scale, w_train), grade_distribution(pd_hold, scale, w_hold)
     return {
         "holdout": hold,
         "train": train,
         "psi": psi(train_dist, hold_dist),
         "train_grade_distribution": train_dist,
         "holdout_grade_distribution": hold_dist,
-        "calibration": calibration_by_grade(np.asarray(y_hold), np.asarray(pd_hold), scale),
+        "calibration": calibration_by_grade(np.asarray(y_hold), np.asarray(pd_hold), scale, w_hold),
     }
 
 
@@ -155,7 +178,8 @@ def _save(fig, path: Path) -> Path:
 
 def model_card(*, name: str, candidate: str, window: dict[str, str], features: list[str], result: dict[str, Any],
                ivs: dict[str, float], comparison: dict[str, dict[str, float]], snapshot_hash: str,
-               code_version: str, scorecard_table: pd.DataFrame | None = None) -> str:
+               code_version: str, scorecard_table: pd.DataFrame | None = None,
+               sampling: dict[str, dict[str, Any]] | None = None) -> str:
     """Markdown model card of one trained version."""
     hold, train = result["holdout"], result["train"]
     lines = [
@@ -171,6 +195,7 @@ def model_card(*, name: str, candidate: str, window: dict[str, str], features: l
         f"- training rows: {train['rows']} (default rate {train['default_rate']:.2%}); "
         f"holdout rows: {hold['rows']} (default rate {hold['default_rate']:.2%})",
         f"- snapshot hash: `{snapshot_hash}`; code version: `{code_version}`",
+        *_sampling_lines(sampling),
         "",
         "## Features",
         ", ".join(f"`{f}`" for f in features),
@@ -202,6 +227,17 @@ def model_card(*, name: str, candidate: str, window: dict[str, str], features: l
         "- Monitor the grade mix against `train_grade_distribution` (PSI) and recalibrate when it drifts.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _sampling_lines(sampling: dict[str, dict[str, Any]] | None) -> list[str]:
+    """Model card lines on the training sample (config/model.yml `sample`)."""
+    if not sampling:
+        return []
+    lines = ["- sample (customer-hash sample per slice, sample weights = 1 / rate; metrics above are weighted):"]
+    for name, s in sampling.items():
+        lines.append(f"  - {name}: {s.get('rows_used', '?')} of {s['rows_available']} rows; defaults kept at rate "
+                     f"{s['default_rate']:.4f}, non-defaults at {s['non_default_rate']:.4f}")
+    return lines
 
 
 def to_json(obj: Any) -> str:
