@@ -64,21 +64,69 @@ def work_dir() -> Path:
 
 # --- step 1: training set -------------------------------------------------------------------------
 
+SAMPLING_FILE = "sampling.json"
+
+
 def build_training_set(url: str | None = None, as_of_date: Any = None, out_dir: Path | None = None,
-                       frame: pd.DataFrame | None = None) -> str:
-    """Write the labelled snapshots (marts, or a given frame) to a parquet file; return its path."""
-    frame = dataset.load_training_frame(url, as_of_date) if frame is None else frame
-    frame = frame.copy()
-    frame["as_of_date"] = pd.to_datetime(frame["as_of_date"])
-    spec = dataset.feature_spec()
-    keep = [c for c in [*dataset.KEY, *spec.names, "in_default", dataset.TARGET] if c in frame.columns]
-    frame = frame[keep]
+                       frame: pd.DataFrame | None = None, warmup_months: int | None = None) -> str:
+    """Write the (sampled) labelled snapshots to a parquet file; return its path.
+
+    From the marts, `dataset.load_training_frame` reads a bounded sample chunk by chunk (config/model.yml
+    `sample`); a given frame is sampled the same way in memory. Beside the parquet file, sampling.json
+    records the rows available and used per slice, the sampling rates and the snapshot hash.
+    """
+    if frame is None:
+        extra = {} if warmup_months is None else {"warmup_months": warmup_months}
+        frame = dataset.load_training_frame(url, as_of_date, **extra)
+    plan = frame.attrs.get("sample_plan")
+    if plan is None or dataset.WEIGHT not in frame.columns:
+        frame, plan = dataset.sample_frame(frame)
+    else:  # read from the marts: already sampled, weighted and compact
+        spec = dataset.feature_spec()
+        keep = [*dataset.KEY, *spec.names, "in_default", dataset.TARGET, dataset.WEIGHT]
+        frame = frame[[c for c in keep if c in frame.columns]]
+    frame.attrs = {}  # the plan goes to sampling.json, not into the parquet metadata
+    cal_from, hold_from = plan.calibration.first_date, plan.holdout.first_date
+    when = frame["as_of_date"]
+    used = {"fit": int((when < cal_from).sum()), "calibration": int(((when >= cal_from) & (when < hold_from)).sum()),
+            "holdout": int((when >= hold_from).sum())}
     digest = dataset.snapshot_hash(frame)
     folder = Path(out_dir or work_dir()) / f"{digest}-{uuid.uuid4().hex[:6]}"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "training_set.parquet"
     frame.to_parquet(path, index=False)
+    settings = dataset.sample_settings()
+    (folder / SAMPLING_FILE).write_text(json.dumps({
+        "snapshot_hash": digest, "slices": plan.summary(used),
+        "caps": {k: settings[k] for k in ("max_fit_rows", "max_calibration_rows", "max_holdout_rows")},
+    }, indent=2))
     return str(path)
+
+
+def sampling_of(dataset_path: str) -> dict[str, Any]:
+    """sampling.json of a training set (rows available/used per slice, rates, snapshot hash)."""
+    path = Path(dataset_path).parent / SAMPLING_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def sampling_params(sampling: dict[str, Any]) -> dict[str, Any]:
+    """MLflow params of the sample: rows available and used, overall and per slice, and the rates."""
+    slices = sampling.get("slices", {})
+    if not slices:
+        return {}
+    available = sum(s["rows_available"] for s in slices.values())
+    used = sum(s.get("rows_used", 0) for s in slices.values())
+    out: dict[str, Any] = {"rows_available": available, "rows_used": used,
+                           "sampling_rate": round(used / available, 6) if available else 1.0,
+                           "rows_used_for_fit": slices["fit"].get("rows_used", 0)}
+    for name, s in slices.items():
+        out[f"{name}_rows_available"] = s["rows_available"]
+        out[f"{name}_rows_used"] = s.get("rows_used", 0)
+        out[f"{name}_default_rate_sampled"] = round(s["default_rate"], 6)
+        out[f"{name}_non_default_rate_sampled"] = round(s["non_default_rate"], 6)
+    for key, cap in sampling.get("caps", {}).items():
+        out[f"sample_{key}"] = cap
+    return out
 
 
 def _load_split(dataset_path: str) -> tuple[dataset.Split, dataset.FeatureSpec]:
@@ -101,6 +149,7 @@ def fit_candidate_file(dataset_path: str, name: str) -> str:
         dataset.model_matrix(split.fit, spec), split.fit[dataset.TARGET].to_numpy(),
         dataset.model_matrix(split.calibration, spec), split.calibration[dataset.TARGET].to_numpy(),
         spec, load_config("model"), load_config("rating_scale")["score_scaling"],
+        w_fit=dataset.row_weights(split.fit), w_cal=dataset.row_weights(split.calibration),
     )
     path = Path(dataset_path).parent / f"candidate_{name}.joblib"
     joblib.dump(model, path)
@@ -117,15 +166,15 @@ def choose(holdout_auc: dict[str, float], tolerance: float) -> str:
     return best
 
 
-def _log_candidate(name: str, model: CreditModel, split: dataset.Split, spec: dataset.FeatureSpec,
+def _log_candidate(name: str, model: CreditModel, split: dataset.Split, X_fit: pd.DataFrame, X_hold: pd.DataFrame,
                    scale, scale_cfg: dict[str, Any], tmp: Path) -> dict[str, Any]:
     import mlflow
 
-    X_fit, X_hold = dataset.model_matrix(split.fit, spec), dataset.model_matrix(split.holdout, spec)
     y_fit, y_hold = split.fit[dataset.TARGET].to_numpy(), split.holdout[dataset.TARGET].to_numpy()
+    w_fit, w_hold = dataset.row_weights(split.fit), dataset.row_weights(split.holdout)
     t0 = time.perf_counter()
     pd_fit, pd_hold = model.predict_pd(X_fit), model.predict_pd(X_hold)
-    result = evaluate(y_fit, pd_fit, y_hold, pd_hold, scale)
+    result = evaluate(y_fit, pd_fit, y_hold, pd_hold, scale, w_fit, w_hold)
     with mlflow.start_run(run_name=name, nested=True) as run:
         mlflow.log_params({"candidate": name, **{f"p_{k}": str(v)[:250] for k, v in model.params.items()},
                            "calibration_a": model.calibration.a, "calibration_b": model.calibration.b})
@@ -153,19 +202,22 @@ def evaluate_candidates(dataset_path: str, model_paths: dict[str, str], source: 
     scale = load_master_scale(scale_cfg)
     split, spec = _load_split(dataset_path)
     models = {name: joblib.load(path) for name, path in model_paths.items()}
-    full = pd.read_parquet(dataset_path)
-    digest = dataset.snapshot_hash(full)
+    sampling = sampling_of(dataset_path)
+    digest = sampling.get("snapshot_hash") or dataset.snapshot_hash(pd.read_parquet(dataset_path))
+    X_fit, X_hold = dataset.model_matrix(split.fit, spec), dataset.model_matrix(split.holdout, spec)
     with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_name=f"train-{digest[:8]}") as parent:
-        results = {name: _log_candidate(name, m, split, spec, scale, scale_cfg, Path(tmp))
+        results = {name: _log_candidate(name, m, split, X_fit, X_hold, scale, scale_cfg, Path(tmp))
                    for name, m in models.items()}
         aucs = {name: r["holdout"]["auc"] for name, r in results.items()}
         chosen = choose(aucs, float(cfg["selection"]["scorecard_tolerance"]))
-        ivs = information_values(dataset.model_matrix(split.fit, spec), split.fit[dataset.TARGET].to_numpy(),
-                                 list(spec.numeric), list(spec.categorical))
+        ivs = information_values(X_fit, split.fit[dataset.TARGET].to_numpy(), list(spec.numeric),
+                                 list(spec.categorical), weights=dataset.row_weights(split.fit))
+        del X_fit
         res = results[chosen]
         window = split.window()
         mlflow.log_params({"chosen": chosen, "source": source, "snapshot_hash": digest,
-                           "code_version": code_version(), **{f"window_{k}": v for k, v in window.items()}})
+                           "code_version": code_version(), **{f"window_{k}": v for k, v in window.items()},
+                           **sampling_params(sampling)})
         mlflow.log_metrics(flat_metrics(res))
         mlflow.log_metrics({f"iv_{k}": v for k, v in ivs.items()})
         mlflow.log_metrics({f"candidate_auc_{k}": v for k, v in aucs.items()})
@@ -174,7 +226,7 @@ def evaluate_candidates(dataset_path: str, model_paths: dict[str, str], source: 
         card = model_card(
             name=cfg["model_name"], candidate=chosen, window=window, features=list(features), result=res, ivs=ivs,
             comparison={n: r["holdout"] for n, r in results.items()}, snapshot_hash=digest,
-            code_version=code_version(),
+            code_version=code_version(), sampling=sampling.get("slices"),
             scorecard_table=chosen_model.table() if isinstance(chosen_model, ScorecardModel) else None,
         )
         mlflow.log_text(card, "model_card.md")
@@ -187,7 +239,7 @@ def evaluate_candidates(dataset_path: str, model_paths: dict[str, str], source: 
             "snapshot_hash": digest, "code_version": code_version(), "window": window,
             "features": list(features), "holdout": res["holdout"], "psi": res["psi"],
             "train_grade_distribution": res["train_grade_distribution"],
-            "candidate_auc": aucs,
+            "candidate_auc": aucs, "sampling": sampling_params(sampling),
         }
         summary_path = Path(dataset_path).parent / "evaluation.json"
         summary_path.write_text(json.dumps(summary, indent=2, default=str))
