@@ -16,9 +16,9 @@
     column expressions can use rate_to_eur (macro to_eur).
 
     A full refresh (the history build) derives every version from raw. An incremental run (the
-    daily build) reads only the raw batches loaded since the last run (_extracted_at at or after
-    the table's newest source_extracted_at; the loader stamps batches of one table in commit
-    order) and recomputes the versions of the keys they touch: the keys of their rows, and the keys
+    daily build) reads only the raw batches loaded since the last run (_extracted_at after the
+    table's newest source_extracted_at; the loader stamps the batches of one table with the
+    server's clock while it holds the table's lock, so in commit order) and recomputes the versions of the keys they touch: the keys of their rows, and the keys
     of versions that came from an interval those batches reload or cover. A recomputed key's
     versions are its kept versions (from other batches) plus the new rows, ranked again per day,
     so the table equals a full refresh after any sequence of loads, reloads and replacements. A key
@@ -43,7 +43,7 @@
         ) -%}
     {%- endfor -%}
     {%- set since_last_run = (
-        ' where _extracted_at >= (select watermark.extracted_at from watermark)'
+        ' where _extracted_at > (select watermark.extracted_at from watermark)'
         if is_incremental() else ''
     ) -%}
     with

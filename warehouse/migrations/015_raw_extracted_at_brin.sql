@@ -1,4 +1,4 @@
--- The daily dbt build reads only the raw rows loaded since its last run (_extracted_at at or after
+-- The daily dbt build reads only the raw rows loaded since its last run (_extracted_at after
 -- a watermark). A batch's rows are written together and batches of one table are stamped in commit
 -- order, so _extracted_at follows the physical order: a BRIN index finds the new rows in a few
 -- pages instead of a scan of the whole table, and costs the load next to nothing.

@@ -1,0 +1,312 @@
+"""Benchmark: the whole pipeline end to end on a simulated book, stage by stage, next to its baselines.
+
+    python bench/bench_pipeline.py --customers 1000000                   # the scale target
+    python bench/bench_pipeline.py --customers 100000 --backfill-days 30  # quick size + a 30-day backfill
+
+Stages, each timed with the peak resident memory of this process and its children (dbt runs in this
+process; the PostgreSQL server's memory is bounded by its own settings and not included):
+  simulate        the two source systems, `--months` of history ending on the last simulated day
+  initial load    extraction of everything before the first daily interval, next to a bare COPY of
+                  the same rows (source COPY TO -> warehouse COPY FROM, no checks)
+  feature history the dbt history build (month ends + recent days) and the labels
+  training        the training DAG's work: training set, candidates, registry, promotion gate
+  daily run       one daily interval end to end, as the DAG runs it: extract crm + finance -> raw
+                  gates -> dbt -> feature gate -> champion -> score + ratings gate + publish -> alert;
+                  then the feature build again next to a plain pandas build of the same features
+  backfill        `--backfill-days` more daily runs in order (the smaller size)
+  storage         what one more day of history adds to each warehouse schema
+
+The databases (bench_pipe_<n>_crm / _finance / _warehouse) are created fresh on the server of
+TEST_WAREHOUSE_URL, else 127.0.0.1:5432, else the embedded one, and dropped unless --keep. The
+training uses the model config with `split.warmup_months` set to `--warmup-months` (default 2): 24
+months of history leave 11 labelled month ends, too few for the production warm-up of 12 months.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from common.config import config_dir  # noqa: E402
+from common.migrate import migrate  # noqa: E402
+from common.scratch import create_database, drop_database, server_url  # noqa: E402
+from common.warehouse import transaction  # noqa: E402
+
+HISTORY = dt.date(2000, 1, 1)
+SCHEMAS = ["raw_crm", "raw_finance", "quarantine", "staging", "snapshots", "intermediate", "marts", "ratings",
+           "audit"]
+
+
+class PeakMemory:
+    """Samples the resident memory of this process and its children every 0.2 s; peak per stage."""
+
+    def __init__(self) -> None:
+        self._me = psutil.Process()
+        self._peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> int:
+        total = 0
+        for proc in [self._me, *self._me.children(recursive=True)]:
+            try:
+                total += proc.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            self._peak = max(self._peak, self._sample())
+
+    def reset(self) -> None:
+        self._peak = self._sample()
+
+    @property
+    def peak_mib(self) -> int:
+        return round(max(self._peak, self._sample()) / 2**20)
+
+
+class Stages:
+    """Runs named stages, prints progress, and keeps wall time, rows/s and peak memory of each."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.memory = PeakMemory()
+
+    def run(self, name: str, fn: Callable[[], Any], rows: Callable[[Any], int] | None = None) -> Any:
+        print(f"== {name}", flush=True)
+        self.memory.reset()
+        began = time.monotonic()
+        result = fn()
+        seconds = time.monotonic() - began
+        row: dict[str, Any] = {"stage": name, "seconds": round(seconds, 1), "peak_rss_mib": self.memory.peak_mib}
+        if rows is not None:
+            row["rows"] = int(rows(result))
+            row["rows_per_s"] = round(row["rows"] / seconds) if seconds else None
+        self.rows.append(row)
+        rate = f", {row['rows']:,} rows ({row['rows_per_s']:,}/s)" if rows is not None else ""
+        print(f"   {seconds:.1f}s, peak {row['peak_rss_mib']:,} MiB{rate}", flush=True)
+        return result
+
+
+def schema_sizes(url: str) -> dict[str, int]:
+    """Bytes on disk per warehouse schema (tables, indexes, TOAST)."""
+    with transaction(url) as cur:
+        cur.execute("""
+            select n.nspname, coalesce(sum(pg_total_relation_size(c.oid)), 0)
+            from pg_class c join pg_namespace n on n.oid = c.relnamespace
+            where c.relkind in ('r', 'm', 'p') and n.nspname = any(%s)
+            group by n.nspname""", (SCHEMAS,))
+        found = dict(cur.fetchall())
+    return {s: int(found.get(s, 0)) for s in SCHEMAS}
+
+
+def _model_config(warmup_months: int) -> Path:
+    """A copy of the config folder with the training warm-up shortened for a 24-month history."""
+    folder = Path(tempfile.mkdtemp(prefix="bench-config-"))
+    shutil.copytree(config_dir(), folder, dirs_exist_ok=True)
+    model = yaml.safe_load((folder / "model.yml").read_text())
+    model["split"]["warmup_months"] = warmup_months
+    (folder / "model.yml").write_text(yaml.safe_dump(model, sort_keys=False))
+    return folder
+
+
+def daily_run(day: dt.date, stages: Stages, label: str) -> dict[str, float]:
+    """One daily interval [day, day + 1) through the daily DAG's task functions, in the DAG's order."""
+    from pipeline import daily
+
+    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    end = start + dt.timedelta(days=1)
+    run_id = f"bench__{day.isoformat()}"
+    steps: list[tuple[str, Callable[[], Any]]] = [
+        ("prepare_warehouse", lambda: daily.prepare_warehouse()),
+        ("extract_crm", lambda: daily.extract("crm", start, end, run_id)),
+        ("extract_finance", lambda: daily.extract("finance", start, end, run_id)),
+        ("gate_raw", lambda: [daily.gate(s, run_id, start, end) for s in ("raw_crm", "raw_finance")]),
+        ("build_features", lambda: daily.build_features(day, run_id)),
+        ("gate_features", lambda: daily.gate("features", run_id, start, end)),
+        ("ensure_champion", lambda: daily.ensure_champion(day, run_id)),
+        ("score_and_publish", lambda: daily.score(day, run_id)),
+        ("alert_critical_warnings", lambda: daily.alert(day, run_id)),
+    ]
+    seconds = {}
+    for name, fn in steps:
+        began = time.monotonic()
+        fn()
+        seconds[name] = round(time.monotonic() - began, 1)
+    print(f"   {label} {day}: " + ", ".join(f"{k} {v}s" for k, v in seconds.items()), flush=True)
+    return seconds
+
+
+def _raw_rows(url: str, since: dt.date) -> int:
+    with transaction(url) as cur:
+        cur.execute("select coalesce(sum(loaded), 0) from audit.batch_counts where interval_start >= %s", (since,))
+        return int(cur.fetchone()[0])
+
+
+def _feature_rows(url: str, day: dt.date) -> int:
+    with transaction(url) as cur:
+        cur.execute("select count(*) from marts.customer_features where as_of_date = %s", (day,))
+        return int(cur.fetchone()[0])
+
+
+def main() -> None:  # noqa: PLR0915 - one linear script of stages
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--months", type=int, default=24)
+    parser.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2024, 1, 1))
+    parser.add_argument("--backfill-days", type=int, default=0, help="daily runs after the first one")
+    parser.add_argument("--warmup-months", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--skip-baselines", action="store_true", help="no bare COPY / pandas comparison")
+    parser.add_argument("--keep", action="store_true", help="keep the databases and the MLflow store")
+    args = parser.parse_args()
+
+    # the last simulated day is rated by the last daily run; everything before the first daily day is
+    # the initial load
+    end = args.start + dt.timedelta(days=round(args.months * 30.44) - 1)
+    first_day = end - dt.timedelta(days=args.backfill_days)
+    admin = server_url()
+    prefix = f"bench_pipe_{args.customers}"
+    names = {role: f"{prefix}_{role}" for role in ("crm", "finance", "warehouse")}
+    urls = {role: create_database(admin, name, replace=True) for role, name in names.items()}
+    state = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    os.environ.pop("WAREHOUSE_URL", None)
+    os.environ.update({
+        "AIRFLOW_CONN_WAREHOUSE": urls["warehouse"], "AIRFLOW_CONN_CRM_SOURCE": urls["crm"],
+        "AIRFLOW_CONN_FINANCE_SOURCE": urls["finance"], "CRM_RISK_STATE_DIR": str(state),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{state / 'mlflow.db'}",
+        "CRM_RISK_CONFIG_DIR": str(_model_config(args.warmup_months)),
+    })
+    migrate(urls["warehouse"])
+    stages = Stages()
+    summary: dict[str, Any] = {"customers": args.customers, "months": args.months, "start": str(args.start),
+                               "first_daily_day": str(first_day), "last_day": str(end),
+                               "backfill_days": args.backfill_days}
+
+    from ingest.extract import extract_interval
+    from ingest.simulate import simulate
+
+    written = stages.run(f"simulate {args.customers:,} customers, {args.start} .. {end}",
+                         lambda: simulate(args.customers, args.start, end, seed=args.seed, dirty_rate=0.001,
+                                          verbose=False),
+                         rows=lambda w: sum(w.values()))
+    summary["source_rows"] = sum(written.values())
+
+    load_end = dt.datetime.combine(first_day, dt.time(), tzinfo=dt.UTC)
+
+    def initial_load() -> int:
+        loaded = 0
+        for source in ("crm", "finance"):
+            loaded += sum(b.extracted for b in extract_interval(source, HISTORY, load_end, verbose=False))
+        return loaded
+
+    stages.run(f"initial load [{HISTORY}, {first_day})", initial_load, rows=lambda n: n)
+    if not args.skip_baselines:
+        from bench.bench_ingest import _bare_copy
+
+        def bare() -> int:
+            return sum(rows for rows, _ in _bare_copy(urls, load_end, raw_shaped=False).values())
+
+        stages.run("baseline: bare COPY of the same rows", bare, rows=lambda n: n)
+        summary["load_ratio_vs_bare_copy"] = round(stages.rows[-2]["rows_per_s"] / stages.rows[-1]["rows_per_s"], 2)
+        with transaction(urls["warehouse"]) as cur:
+            cur.execute("drop schema bench_copy cascade")
+
+    from common.transform import build_history
+
+    history_day = first_day - dt.timedelta(days=1)
+    stages.run("feature history (dbt: month ends + 7 days, labels)", lambda: build_history(history_day),
+               rows=lambda _: _count(urls["warehouse"], "marts.customer_features"))
+
+    from ml.train import train_and_register
+
+    trained = stages.run("training (training set, candidates, registry, gate)",
+                         lambda: train_and_register(as_of_date=history_day))
+    summary["training"] = {k: trained.get(k) for k in ("version", "chosen", "holdout_auc", "psi", "aliases")}
+
+    storage_before = schema_sizes(urls["warehouse"])
+    per_task = stages.run(f"daily run {first_day} (extract -> gates -> dbt -> score -> ratings -> warnings)",
+                          lambda: daily_run(first_day, stages, "daily"),
+                          rows=lambda _: _feature_rows(urls["warehouse"], first_day))
+    summary["daily_run_seconds_by_task"] = per_task
+    storage_after = schema_sizes(urls["warehouse"])
+    summary["storage_bytes_added_by_one_day"] = {s: storage_after[s] - storage_before[s] for s in SCHEMAS}
+    summary["storage_bytes_added_by_one_day_total"] = sum(summary["storage_bytes_added_by_one_day"].values())
+    summary["storage_bytes_total"] = sum(storage_after.values())
+    summary["storage_bytes_by_schema"] = storage_after
+
+    if not args.skip_baselines:
+        compare = _feature_comparison()
+        if compare is not None:
+            summary["feature_build_vs_pandas"] = stages.run(
+                "baseline: feature build, dbt vs plain pandas", lambda: compare(urls["warehouse"], first_day))
+
+    if args.backfill_days:
+        days = [first_day + dt.timedelta(days=n) for n in range(1, args.backfill_days + 1)]
+
+        def backfill() -> list[dict[str, float]]:
+            return [daily_run(day, stages, f"backfill {i}/{len(days)}") for i, day in enumerate(days, 1)]
+
+        runs = stages.run(f"backfill {days[0]} .. {days[-1]} ({len(days)} daily runs)", backfill,
+                          rows=lambda _: _raw_rows(urls["warehouse"], days[0]))
+        summary["backfill_seconds_per_day"] = round(stages.rows[-1]["seconds"] / len(days), 1)
+        summary["backfill_max_day_seconds"] = max(sum(r.values()) for r in runs)
+
+    summary["stages"] = stages.rows
+    results = Path(__file__).resolve().parent / "results"
+    results.mkdir(exist_ok=True)
+    (results / f"bench_pipeline_{args.customers}.json").write_text(json.dumps(summary, indent=2, default=str))
+    _print_table(summary)
+    if not args.keep:
+        for name in names.values():
+            drop_database(admin, name)
+        shutil.rmtree(state, ignore_errors=True)
+    print(json.dumps(summary, default=str))
+
+
+def _count(url: str, table: str) -> int:
+    with transaction(url) as cur:
+        cur.execute(f"select count(*) from {table}")  # noqa: S608 - a constant table name
+        return int(cur.fetchone()[0])
+
+
+def _feature_comparison() -> Callable[[str, dt.date], dict] | None:
+    try:
+        from bench.bench_features import compare_feature_builds
+    except ImportError:
+        print("   (bench/bench_features.py not available: no pandas comparison)", flush=True)
+        return None
+    return compare_feature_builds
+
+
+def _print_table(summary: dict[str, Any]) -> None:
+    print(f"\n{'stage':<78}{'seconds':>9}{'rows/s':>11}{'peak MiB':>10}")
+    for row in summary["stages"]:
+        rate = f"{row['rows_per_s']:,}" if row.get("rows_per_s") else ""
+        print(f"{row['stage'][:77]:<78}{row['seconds']:>9,.1f}{rate:>11}{row['peak_rss_mib']:>10,}")
+    added = summary["storage_bytes_added_by_one_day"]
+    print("\nstorage added by one daily run: " + ", ".join(f"{s} {b / 2**20:,.1f} MiB" for s, b in added.items() if b)
+          + f"; total {summary['storage_bytes_added_by_one_day_total'] / 2**20:,.1f} MiB "
+          f"(warehouse {summary['storage_bytes_total'] / 2**30:,.2f} GiB)")
+
+
+if __name__ == "__main__":
+    main()
