@@ -47,6 +47,8 @@ where l.as_of_date <= %(d)s
     and exists (select 1 from ratings.model_monitoring as m where m.as_of_date = l.as_of_date)
 """
 
+# The cohort's ratings are the versions holding on its (rated) date: read them directly, with the date
+# as a constant, rather than through the view ratings.customer_ratings.
 _BACKTEST_SQL = """
 select
     r.rating_grade,
@@ -54,10 +56,11 @@ select
     sum(l.default_flag::int) as defaults,
     avg(r.pd_12m) as mean_pd,
     max(l.horizon_end_date) as horizon_end_date
-from ratings.customer_ratings as r
+from ratings.customer_rating_versions as r
 inner join marts.customer_default_labels as l
-    on l.customer_id = r.customer_id and l.as_of_date = r.as_of_date
-where r.as_of_date = %(c)s
+    on l.customer_id = r.customer_id and l.as_of_date = %(c)s
+where daterange(r.valid_from_date, r.valid_to_date) @> %(c)s::date
+    and exists (select 1 from ratings.rated_dates as d where d.as_of_date = %(c)s)
 group by r.rating_grade
 """
 

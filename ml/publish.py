@@ -5,9 +5,12 @@ Flow of `score_and_publish(D, run_id)`:
    add segment, recommended limit, decision and warning hits, and COPY them into ratings_stage
    (its own transaction; BI never reads ratings_stage);
 2. gate: an optional quality gate validates the staged rows of run_id (raise to stop the publish);
-3. publish: ONE transaction replaces D in ratings.customer_ratings, the master scale, the
-   monitoring row and D's warning observations, and rebuilds the warning episodes around D.
+3. publish: ONE transaction sets D's ratings in ratings.customer_rating_versions (only the customers
+   whose rating at D changes are touched, see publish_versions), records D in ratings.rated_dates,
+   replaces the master scale, the monitoring row and D's warning observations, and rebuilds the
+   warning episodes around D.
 A failure anywhere leaves the published ratings as they were; a rerun of D replaces D.
+ratings.customer_ratings (what BI reads) is a view expanding the versions over the rated dates.
 """
 
 from __future__ import annotations
@@ -54,6 +57,14 @@ RATING_COLUMNS = [
     "model_name", "model_version", "run_id", "scored_at",
 ]
 PREDICTION_COLUMNS = ["pd_12m", "score", "rating_grade", "reason_codes"]
+# What a version compares: a customer gets a new version on a rated date when one of these differs from
+# its version on the previous rated date. run_id and scored_at are not compared: a version keeps the
+# run that published its valid_from_date.
+RATED_VALUE_COLUMNS = [
+    "pd_12m", "score", "rating_grade", "risk_segment", "current_credit_limit", "recommended_credit_limit",
+    "decision", "decision_rationale", "reason_codes", "model_name", "model_version",
+]
+OPEN_END = date(9999, 12, 31)  # valid_to_date of a version that still holds on the latest rated date
 
 # gate(table="ratings_stage.customer_ratings", url=...) raises to stop the publish; the caller binds
 # as_of_date and run_id (the staged rows to check are those of that run_id and as_of_date).
@@ -86,6 +97,8 @@ class PublishResult:
     warnings_continued: int
     warnings_resolved: int
     new_critical_warnings: list[dict[str, Any]] = field(default_factory=list)
+    ratings_changed: int = 0  # customers whose rating at as_of_date changed (new, gone or different)
+    versions_added: int = 0  # net rows this publish added to ratings.customer_rating_versions
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -234,11 +247,18 @@ def _pg_text_array(codes: Any) -> str:
     return "{" + ",".join(items) + "}"
 
 
+# The version holding each customer's latest rating dated in [lo, hi]: the latest version overlapping
+# [lo, hi] on a rated date (read from the versions: the view would expand every rated date first).
 _REFERENCE_SQL = """
-select distinct on (customer_id) customer_id, score, rating_grade
-from ratings.customer_ratings
-where customer_id = any(%(ids)s) and as_of_date between %(lo)s and %(hi)s
-order by customer_id, as_of_date desc
+select distinct on (v.customer_id) v.customer_id, v.score, v.rating_grade
+from ratings.customer_rating_versions as v
+where v.customer_id = any(%(ids)s)
+    and v.valid_from_date <= %(hi)s and v.valid_to_date > %(lo)s
+    and exists (
+        select 1 from ratings.rated_dates as d
+        where d.as_of_date between greatest(v.valid_from_date, %(lo)s) and least(v.valid_to_date - 1, %(hi)s)
+    )
+order by v.customer_id, v.valid_from_date desc
 """
 
 
@@ -338,10 +358,191 @@ def publish_segments(cur: psycopg2.extensions.cursor, segments: tuple[Segment, .
         )
 
 
-_PUBLISH_RATINGS_SQL = sql.SQL(
-    "insert into ratings.customer_ratings ({cols}) select {cols}"
-    " from ratings_stage.customer_ratings where run_id = %s and as_of_date = %s"
-).format(cols=sql.SQL(", ").join(sql.Identifier(c) for c in RATING_COLUMNS))
+# --- ratings as versions ------------------------------------------------------------------------------
+# A customer's version [valid_from_date, valid_to_date) holds on every rated date in that range; the
+# versions of a customer never overlap, start on a rated date and end on the rated date where the rating
+# changes or the customer is not rated (9999-12-31 while it holds on the latest rated date). Adjacent
+# versions always differ (minimal). Publishing D is an interval-map update at D: for the customers whose
+# rating at D changes (new, gone, or a value differs), split the version covering D into [from, D) and
+# [next, to) (next: the rated date after D), add the new rating over [D, next) and merge it with the
+# version ending at D and the one starting at next when they are equal. A version carries the run_id and
+# scored_at of the run that published its valid_from_date (ratings.rated_dates), so the result is the
+# same whatever order dates are (re)published in.
+
+_VERSION_COLUMNS = ["customer_id", "valid_from_date", "valid_to_date", *RATED_VALUE_COLUMNS, "run_id", "scored_at"]
+
+
+def _same_values(left: str, right: str) -> sql.Composed:
+    """(left.values) is not distinct from (right.values) over RATED_VALUE_COLUMNS."""
+    return sql.SQL("({l}) is not distinct from ({r})").format(
+        l=sql.SQL(", ").join(sql.Identifier(left, c) for c in RATED_VALUE_COLUMNS),
+        r=sql.SQL(", ").join(sql.Identifier(right, c) for c in RATED_VALUE_COLUMNS),
+    )
+
+
+_STAGED = sql.SQL(
+    "(select * from ratings_stage.customer_ratings where run_id = %(run)s and as_of_date = %(d)s)"
+)
+_S_VALUES = sql.SQL(", ").join(sql.Identifier("s", c) for c in RATED_VALUE_COLUMNS)
+_V_VALUES = sql.SQL(", ").join(sql.Identifier("v", c) for c in RATED_VALUE_COLUMNS)
+_INSERT_VERSION = sql.SQL("insert into ratings.customer_rating_versions ({cols})").format(
+    cols=sql.SQL(", ").join(sql.Identifier(c) for c in _VERSION_COLUMNS)
+)
+
+# Every customer whose state at D is touched: changed (rated at D now or before, not both, or a value
+# differs) or, on a rerun, a version starting at D whose run is replaced.
+_DIFF_SQL = sql.SQL("""
+create temp table _rating_diff on commit drop as
+select
+    coalesce(s.customer_id, v.customer_id) as customer_id,
+    v.valid_from_date as cur_from,
+    v.valid_to_date as cur_to,
+    s.customer_id is not null as present,
+    (v.customer_id is null or s.customer_id is null or not {same}) as changed
+from (
+    select * from ratings.customer_rating_versions
+    where daterange(valid_from_date, valid_to_date) @> %(d)s::date
+) as v
+full join {staged} as s on s.customer_id = v.customer_id
+where v.customer_id is null or s.customer_id is null or not {same}
+    or (v.valid_from_date = %(d)s and (v.run_id, v.scored_at) is distinct from (s.run_id, s.scored_at))
+""").format(same=_same_values("v", "s"), staged=_STAGED)
+
+_VERSION_STEPS = [  # (statement, sign of its row count in the number of versions)
+    # a rerun with an unchanged rating: the version starting at D takes the new run
+    (sql.SQL("""
+update ratings.customer_rating_versions as v
+set run_id = s.run_id, scored_at = s.scored_at
+from _rating_diff as c, {staged} as s
+where not c.changed and s.customer_id = c.customer_id
+    and v.customer_id = c.customer_id and v.valid_from_date = %(d)s
+""").format(staged=_STAGED), 0),
+    # the part of a changed version after D: [next, to), published by the run of next
+    (sql.SQL("""
+{insert}
+select v.customer_id, %(next)s, v.valid_to_date, {v_values}, %(next_run)s, %(next_scored_at)s
+from ratings.customer_rating_versions as v
+inner join _rating_diff as c on v.customer_id = c.customer_id and v.valid_from_date = c.cur_from
+where c.changed and c.cur_to > %(next)s
+""").format(insert=_INSERT_VERSION, v_values=_V_VALUES), 1),
+    # the part before D: [from, D)
+    (sql.SQL("""
+update ratings.customer_rating_versions as v
+set valid_to_date = %(d)s
+from _rating_diff as c
+where c.changed and c.cur_from < %(d)s and v.customer_id = c.customer_id and v.valid_from_date = c.cur_from
+"""), 0),
+    # a changed version starting at D has nothing before D
+    (sql.SQL("""
+delete from ratings.customer_rating_versions as v
+using _rating_diff as c
+where c.changed and c.cur_from = %(d)s and v.customer_id = c.customer_id and v.valid_from_date = %(d)s
+"""), -1),
+    # neighbours equal to the new rating are merged into it
+    (sql.SQL("""
+create temp table _rating_left (customer_id text primary key, valid_from_date date, run_id text,
+    scored_at timestamptz) on commit drop
+"""), 0),
+    (sql.SQL("""
+with merged as (
+    delete from ratings.customer_rating_versions as v
+    using _rating_diff as c, {staged} as s
+    where c.changed and c.present and s.customer_id = c.customer_id
+        and v.customer_id = c.customer_id and v.valid_to_date = %(d)s and {same}
+    returning v.customer_id, v.valid_from_date, v.run_id, v.scored_at
+)
+insert into _rating_left select * from merged
+""").format(staged=_STAGED, same=_same_values("v", "s")), -1),
+    (sql.SQL("create temp table _rating_right (customer_id text primary key, valid_to_date date) on commit drop"), 0),
+    (sql.SQL("""
+with merged as (
+    delete from ratings.customer_rating_versions as v
+    using _rating_diff as c, {staged} as s
+    where c.changed and c.present and s.customer_id = c.customer_id
+        and v.customer_id = c.customer_id and v.valid_from_date = %(next)s and {same}
+    returning v.customer_id, v.valid_to_date
+)
+insert into _rating_right select * from merged
+""").format(staged=_STAGED, same=_same_values("v", "s")), -1),
+    # the new rating over [D, next), widened by the merged neighbours
+    (sql.SQL("""
+{insert}
+select
+    s.customer_id,
+    coalesce(l.valid_from_date, %(d)s),
+    coalesce(r.valid_to_date, %(next)s),
+    {s_values},
+    coalesce(l.run_id, s.run_id),
+    coalesce(l.scored_at, s.scored_at)
+from _rating_diff as c
+inner join {staged} as s on s.customer_id = c.customer_id
+left join _rating_left as l on l.customer_id = c.customer_id
+left join _rating_right as r on r.customer_id = c.customer_id
+where c.changed and c.present
+""").format(insert=_INSERT_VERSION, s_values=_S_VALUES, staged=_STAGED), 1),
+]
+
+
+@dataclass
+class VersionStats:
+    """What publishing one date did to ratings.customer_rating_versions."""
+
+    changed: int  # customers whose rating at D changed (new, gone or different)
+    rerun: int  # unchanged customers whose version starting at D took the new run
+    versions_added: int  # net rows added to the versions table
+
+
+def publish_versions(
+    cur: psycopg2.extensions.cursor, as_of_date: date, run_id: str, staged: StageResult
+) -> VersionStats:
+    """Set the ratings of as_of_date to the staged rows of run_id (inside the publishing transaction).
+
+    Touches only the customers whose rating at as_of_date changes; records the date in
+    ratings.rated_dates (replacing the run of a rerun).
+    """
+    cur.execute(
+        "select count(*), min(scored_at), max(scored_at), min(model_name), max(model_name), min(model_version),"
+        " max(model_version) from ratings_stage.customer_ratings where run_id = %s and as_of_date = %s",
+        (run_id, as_of_date),
+    )
+    rows, scored_at, scored_max, model_name, name_max, model_version, version_max = cur.fetchone()
+    if rows != staged.rows:
+        raise RuntimeError(f"staged {staged.rows} ratings for {as_of_date} but found {rows} to publish")
+    if (scored_at, model_name, model_version) != (scored_max, name_max, version_max):
+        raise RuntimeError(f"the staged ratings of run {run_id} must share one scored_at and one model version")
+    cur.execute(
+        "select as_of_date, run_id, scored_at from ratings.rated_dates where as_of_date > %s"
+        " order by as_of_date limit 1",
+        (as_of_date,),
+    )
+    following = cur.fetchone()
+    params = {
+        "d": as_of_date,
+        "run": run_id,
+        "next": following[0] if following else OPEN_END,
+        "next_run": following[1] if following else None,
+        "next_scored_at": following[2] if following else None,
+    }
+    cur.execute(
+        "insert into ratings.rated_dates (as_of_date, run_id, scored_at, model_name, model_version, rows_published)"
+        " values (%s, %s, %s, %s, %s, %s) on conflict (as_of_date) do update set run_id = excluded.run_id,"
+        " scored_at = excluded.scored_at, model_name = excluded.model_name, model_version = excluded.model_version,"
+        " rows_published = excluded.rows_published, published_at = now()",
+        (as_of_date, run_id, scored_at, model_name, model_version, rows),
+    )
+    for table in ("_rating_diff", "_rating_left", "_rating_right"):
+        cur.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(table)))
+    cur.execute(_DIFF_SQL, params)
+    cur.execute("analyze _rating_diff")
+    cur.execute("select count(*) filter (where changed), count(*) filter (where not changed) from _rating_diff")
+    changed, rerun = cur.fetchone()
+    added = 0
+    for statement, sign in _VERSION_STEPS:
+        cur.execute(statement, params)
+        added += sign * max(cur.rowcount, 0)
+    return VersionStats(changed=int(changed), rerun=int(rerun), versions_added=added)
+
+
 _PUBLISH_OBSERVATIONS_SQL = """
 insert into ratings.warning_observations (
     customer_id, rule_code, as_of_date, severity, metric_value, threshold, message, model_version
@@ -378,13 +579,10 @@ def publish_staged(
 ) -> tuple[dict[str, Any], EpisodeCounts]:
     """Swap the staged rows of run_id in for as_of_date (call inside ONE transaction)."""
     cur.execute("select pg_advisory_xact_lock(%s)", (PUBLISH_LOCK_KEY,))
-    cur.execute("delete from ratings.customer_ratings where as_of_date = %s", (as_of_date,))
-    cur.execute(_PUBLISH_RATINGS_SQL, (run_id, as_of_date))
-    if cur.rowcount != staged.rows:
-        raise RuntimeError(f"staged {staged.rows} ratings for {as_of_date} but found {cur.rowcount} to publish")
+    stats: dict[str, Any] = {"versions": asdict(publish_versions(cur, as_of_date, run_id, staged))}
     publish_master_scale(cur, ctx.scale)
     publish_segments(cur, ctx.segments)
-    stats = monitoring.write_monitoring(
+    stats |= monitoring.write_monitoring(
         cur, as_of_date=as_of_date, model_name=champion.name, model_version=champion.version, run_id=run_id,
         scale_version=ctx.scale.version, grade_counts=staged.grade_counts,
         train_distribution=champion.train_distribution,
@@ -439,4 +637,6 @@ def score_and_publish(
         warnings_continued=counts.continued,
         warnings_resolved=counts.resolved,
         new_critical_warnings=critical,
+        ratings_changed=stats["versions"]["changed"],
+        versions_added=stats["versions"]["versions_added"],
     )

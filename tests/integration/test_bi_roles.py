@@ -10,7 +10,7 @@ from common.warehouse import transaction
 from tests.roles import can, members_of
 
 RATINGS_RELATIONS = [
-    "customer_ratings", "current_customer_ratings", "credit_warnings", "open_credit_warnings",
+    "customer_ratings", "customer_rating_versions", "rated_dates", "current_customer_ratings", "credit_warnings", "open_credit_warnings",
     "rating_master_scale", "model_monitoring", "grade_migration_monthly", "risk_segments",
     "data_quality_results",
 ]
@@ -42,7 +42,8 @@ def test_bi_reader_reads_ratings_and_nothing_else(warehouse_url: str, probe_tabl
         for schema in FORBIDDEN:
             assert not can(conn, f"select * from {schema}.bi_probe"), schema
         assert not can(conn, "insert into ratings.risk_segments values ('x', 1, '{}', 1, 'x')")
-        assert not can(conn, "delete from ratings.customer_ratings")
+        assert not can(conn, "delete from ratings.customer_rating_versions")
+        assert not can(conn, "update ratings.rated_dates set run_id = 'x'")
         assert not can(conn, "create table ratings.mine (x int)")
     finally:
         conn.close()

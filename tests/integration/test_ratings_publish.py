@@ -276,7 +276,72 @@ def test_publishing_a_date_without_a_snapshot_fails_loudly(warehouse_url: str, c
 
 def test_decision_outside_the_contract_is_refused_by_the_table(warehouse_url: str) -> None:
     with pytest.raises(psycopg2.errors.CheckViolation), transaction(warehouse_url) as cur:
-        cur.execute("insert into ratings.customer_ratings (customer_id, as_of_date, pd_12m, score, rating_grade,"
-                    " risk_segment, recommended_credit_limit, decision, decision_rationale, model_name,"
+        cur.execute("insert into ratings.customer_rating_versions (customer_id, valid_from_date, pd_12m, score,"
+                    " rating_grade, risk_segment, recommended_credit_limit, decision, decision_rationale, model_name,"
                     " model_version, run_id, scored_at) values ('c', %s, 0.1, 500, 'B', 'high', 0, 'maybe', 'x',"
                     " 'm', '1', 'r', now())", (D1,))
+
+
+def _changed_copy(frame: pd.DataFrame, as_of_date: date, share: float, seed: int) -> pd.DataFrame:
+    """The snapshot of the day before, dated as_of_date, with a share of customers' features redrawn."""
+    out = frame.copy()
+    out["as_of_date"] = as_of_date
+    redrawn = synthetic_features(len(frame), as_of_date, seed=seed)
+    pick = np.random.default_rng(seed).random(len(frame)) < share
+    for column in ("dpd_current", "share_paid_late_12m", "bureau_score_change_6m", "credit_limit"):
+        out.loc[pick, column] = redrawn.loc[pick, column]
+    return out
+
+
+def test_an_unchanged_snapshot_adds_no_stored_rating_but_bi_sees_every_date(
+    warehouse_url: str, champion: Champion
+) -> None:
+    day1 = synthetic_features(N, D1)
+    load_features(warehouse_url, day1)
+    load_features(warehouse_url, day1.assign(as_of_date=D2))
+    first = score_and_publish(D1, "run-1", warehouse_url, champion=champion)
+    second = score_and_publish(D2, "run-2", warehouse_url, champion=champion)
+    assert first.versions_added == N and (second.ratings_changed, second.versions_added) == (0, 0)
+    assert rows(warehouse_url, "select count(*) from ratings.customer_rating_versions")[0][0] == N
+    day2 = _ratings(warehouse_url, D2)
+    assert len(day2) == N and [r[:1] + r[2:13] for r in day2] == [r[:1] + r[2:13] for r in _ratings(warehouse_url, D1)]
+    assert {r[13] for r in day2} == {"run-1"}  # the run that first produced the (unchanged) rating
+    assert rows(warehouse_url, "select as_of_date, run_id, rows_published from ratings.rated_dates order by 1") == [
+        (D1, "run-1", N), (D2, "run-2", N)]
+    current = rows(warehouse_url, "select count(*), min(as_of_date), max(as_of_date)"
+                   " from ratings.current_customer_ratings")
+    assert current == [(N, D2, D2)]
+
+
+def test_dates_published_out_of_order_and_rerun_leave_the_rows_of_an_in_order_run(
+    warehouse_url: str, champion: Champion
+) -> None:
+    day1 = synthetic_features(N, D1)
+    day2 = _changed_copy(day1, D2, 0.1, seed=5)
+    day3 = _changed_copy(day2, D3, 0.1, seed=6).iloc[20:]  # 20 customers not rated on D3
+    for frame in (day1, day2, day3):
+        load_features(warehouse_url, frame)
+
+    def state() -> tuple:
+        ratings = rows(warehouse_url, "select customer_id, as_of_date, pd_12m, score, rating_grade, risk_segment,"
+                       " current_credit_limit, recommended_credit_limit, decision, decision_rationale, reason_codes,"
+                       " model_name, model_version, run_id from ratings.customer_ratings order by 1, 2")
+        versions = rows(warehouse_url, "select customer_id, valid_from_date, valid_to_date, rating_grade, run_id"
+                        " from ratings.customer_rating_versions order by 1, 2")
+        return ratings, versions, [w[1:] for w in _warnings(warehouse_url)]  # not the warning_id
+
+    for d in (D1, D2, D3):
+        score_and_publish(d, f"run-{d}", warehouse_url, champion=champion)
+    in_order = state()
+    versions = len(in_order[1])
+    assert N < versions < 2 * N and len(in_order[0]) == 3 * N - 20 and in_order[2]
+
+    with transaction(warehouse_url) as cur:
+        cur.execute("truncate ratings.customer_rating_versions, ratings.rated_dates, ratings.model_monitoring,"
+                    " ratings.warning_observations, ratings.credit_warnings")
+    load_features(warehouse_url, synthetic_features(N, D2, seed=9))  # a wrong snapshot first
+    score_and_publish(D2, "run-wrong", warehouse_url, champion=champion)
+    load_features(warehouse_url, day2)
+    for d in (D3, D1, D2, D3):  # D2 corrected in the middle, then D3 rerun for its change rules
+        score_and_publish(d, f"run-{d}", warehouse_url, champion=champion)
+    assert state() == in_order
