@@ -103,3 +103,22 @@
 {% macro currency_code(column) -%}
     coalesce(upper({{ column }}), 'EUR')
 {%- endmacro %}
+
+
+{#- Post-hook of a daily snapshot mart: delete its daily snapshots (not month ends) older than
+    `days` days before the run's as_of_date. The history build and days=null keep everything. A
+    backfill of an old date keeps that date until a later run prunes it. -#}
+{% macro prune_daily_snapshots(days) -%}
+    {%- if days is not none and not is_history_build() -%}
+        delete from {{ this }}
+        where
+            as_of_date < (
+                select max(selected.as_of_date) - {{ days | int }}
+                from {{ ref('int_snapshot_dates_selected') }} as selected
+            )
+            and as_of_date
+            != cast(date_trunc('month', as_of_date) + interval '1 month - 1 day' as date)
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}

@@ -8,6 +8,9 @@
             {'columns': ['as_of_date']},
             {'columns': ['customer_id', 'as_of_date'], 'unique': true},
         ],
+        post_hook=[
+            "{{ prune_daily_snapshots(var('daily_snapshot_retention_days')) }}",
+        ],
     )
 }}
 
