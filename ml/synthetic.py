@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -11,12 +13,14 @@ SIZE_BANDS = ["micro", "small", "medium", "large"]
 
 
 def synthetic_frame(
-    n_customers: int = 600, n_snapshots: int = 24, seed: int = 7, start: str = "2023-01-31"
+    n_customers: int = 600, n_snapshots: int = 24, seed: int = 7, start: str = "2023-01-31",
+    first_customer: int = 0,
 ) -> pd.DataFrame:
     """customer_features columns + default_flag, one row per customer and month-end snapshot.
 
     A latent risk per customer (slowly drifting) drives payment delays, disputes, complaints, bureau
     score and the 12-month default; about 4% of performing rows default within the horizon.
+    Customers are numbered from `first_customer` (to build a large book block by block).
     """
     rng = np.random.default_rng(seed)
     dates = pd.date_range(start, periods=n_snapshots, freq="ME")
@@ -49,7 +53,7 @@ def synthetic_frame(
         bureau = np.where(rng.random(n) < 0.1, np.nan, bureau)
         frame = pd.DataFrame(
             {
-                "customer_id": [f"c{i:06d}" for i in range(n)],
+                "customer_id": [f"c{i:06d}" for i in range(first_customer, first_customer + n)],
                 "as_of_date": d.date(),
                 "dpd_current": dpd,
                 "max_dpd_3m": dpd + np.clip(noisy(4), 0, None).round(),
@@ -94,3 +98,56 @@ def synthetic_frame(
     out = pd.concat(frames, ignore_index=True)
     out["as_of_date"] = pd.to_datetime(out["as_of_date"])
     return out
+
+
+SQL_TYPES = {"numeric": "double precision", "categorical": "text", "flag": "integer", "date": "date"}
+
+
+def write_synthetic_marts(url: str, n_customers: int, n_snapshots: int = 24, seed: int = 7,
+                          start: str = "2023-01-31", block_customers: int = 20_000, horizon_months: int = 12,
+                          progress: Any = None) -> int:
+    """Create marts.customer_features and marts.customer_default_labels in the database at `url` and
+    fill them with a synthetic book, `block_customers` customers (all their snapshots) at a time, each
+    block COPYed before the next is generated: memory stays flat whatever `n_customers`.
+
+    For benchmarks and tests on a scratch database, never on a real warehouse. Returns rows written.
+    """
+    from common.config import load_config
+    from common.warehouse import copy_rows, transaction
+
+    features = load_config("features")["features"]
+    columns = ["customer_id", "as_of_date"] + [f["name"] for f in features]
+    ddl = ", ".join(f'"{f["name"]}" {SQL_TYPES[f["kind"]]}' for f in features)
+    with transaction(url) as cur:
+        cur.execute("create schema if not exists marts")
+        cur.execute("drop table if exists marts.customer_features, marts.customer_default_labels")
+        cur.execute(f"create table marts.customer_features (customer_id text not null, as_of_date date not null, "
+                    f"{ddl})")
+        cur.execute("create table marts.customer_default_labels (customer_id text not null, as_of_date date "
+                    "not null, horizon_end_date date not null, default_flag integer not null)")
+    written = 0
+    for block, first in enumerate(range(0, n_customers, block_customers)):
+        n = min(block_customers, n_customers - first)
+        frame = synthetic_frame(n, n_snapshots, seed=seed + block, start=start, first_customer=first)
+        frame["as_of_date"] = frame["as_of_date"].dt.date
+        labels = pd.DataFrame({
+            "customer_id": frame["customer_id"], "as_of_date": frame["as_of_date"],
+            "horizon_end_date": (pd.to_datetime(frame["as_of_date"]) + pd.DateOffset(months=horizon_months)).dt.date,
+            "default_flag": frame["default_flag"],
+        })
+        with transaction(url) as cur:
+            copy_rows(cur, "marts.customer_features", columns, frame)
+            copy_rows(cur, "marts.customer_default_labels", list(labels.columns), labels)
+        written += len(frame)
+        del frame, labels
+        if progress:
+            progress(written)
+    with transaction(url) as cur:  # the keys and indexes dbt gives the marts
+        cur.execute("alter table marts.customer_features add primary key (customer_id, as_of_date)")
+        cur.execute("create index on marts.customer_features (as_of_date)")
+        cur.execute("create unique index on marts.customer_default_labels (customer_id, as_of_date)")
+        cur.execute("create index on marts.customer_default_labels (as_of_date)")
+    with transaction(url) as cur:
+        cur.execute("analyze marts.customer_features")
+        cur.execute("analyze marts.customer_default_labels")
+    return written
