@@ -18,7 +18,7 @@ import pandas as pd
 
 from ml.candidates import CreditModel
 from ml.dataset import model_matrix
-from ml.scale import load_master_scale, score_for_pd
+from ml.scale import DEFAULT_GRADE, load_master_scale, score_for_pd
 
 OUTPUT_COLUMNS = ["pd_12m", "score", "rating_grade", "reason_codes"]
 
@@ -29,27 +29,66 @@ def reason_code_map(config: dict[str, Any], features: list[str]) -> dict[str, st
     return {f: by_feature.get(f, f.upper()) for f in features}
 
 
-def top_reasons(contributions: np.ndarray, codes: np.ndarray, top_n: int = 4, min_effect: float = 1e-6) -> list[list[str]]:
-    """Per row, the codes of the top_n largest positive contributions (largest first)."""
-    if contributions.shape[1] == 0:
-        return [[] for _ in range(contributions.shape[0])]
-    k = min(top_n, contributions.shape[1])
-    # few features per model: a full row-wise argsort is cheaper than partition + re-sort
-    idx = np.argsort(-contributions, axis=1, kind="stable")[:, :k]
-    keep = np.take_along_axis(contributions, idx, axis=1) > min_effect
-    # keep is a prefix per row (values sorted descending): trim only the rows with fewer than k reasons.
+def _top_indices(contributions: np.ndarray, k: int, min_effect: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the column indices of the k largest contributions above min_effect, largest first
+    (ties: lower column first, as a stable sort), and how many of the k qualify (a prefix per row).
+
+    k passes of a row-wise argmax over the (few) features: cheaper than sorting every row.
+    """
+    n = contributions.shape[0]
+    # below the threshold (and NaN) can never be a reason: out of the race from the start
+    work = np.where(contributions > min_effect, contributions, -np.inf)
+    rows = np.arange(n)
+    idx = np.empty((n, k), dtype=np.intp)
+    n_keep = np.zeros(n, dtype=np.intp)
+    for j in range(k):
+        best = work.argmax(axis=1)  # first maximum: the lower column wins a tie
+        found = work[rows, best] > -np.inf
+        idx[:, j] = best
+        n_keep += found
+        work[rows, best] = -np.inf
+    return idx, n_keep
+
+
+def reason_code_array(contributions: np.ndarray, codes: np.ndarray, top_n: int = 4, min_effect: float = 1e-6,
+                      override: np.ndarray | None = None, override_code: str | None = None) -> np.ndarray:
+    """Object array, one list per row: the codes of the top_n largest positive contributions (largest
+    first). Rows flagged in `override` get [override_code] instead.
+
+    Vectorised: rows are grouped by how many reasons they have and each group's lists are built by
+    one `tolist` of a 2-D code array (no Python loop over rows).
+    """
+    n, m = contributions.shape
+    out = np.empty(n, dtype=object)
+    k = min(top_n, m)
+    flagged = np.zeros(n, dtype=bool) if override is None else np.asarray(override, dtype=bool)
     # Building one small list per row triggers the cyclic GC again and again (they hold no cycles).
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        lists = codes[idx].tolist()
-        n_keep = keep.sum(axis=1)
-        for i in np.flatnonzero(n_keep < k):
-            lists[i] = lists[i][: n_keep[i]]
+        if k == 0:
+            idx, n_keep = np.zeros((n, 0), dtype=np.intp), np.zeros(n, dtype=np.intp)
+        else:
+            idx, n_keep = _top_indices(np.asarray(contributions, dtype=float), k, min_effect)
+        n_keep[flagged] = -1
+        top = np.asarray(codes, dtype=object)[idx] if k else np.empty((n, 0), dtype=object)
+        for count in range(k + 1):
+            sel = np.flatnonzero(n_keep == count)
+            if len(sel):
+                out[sel] = np.fromiter(top[sel, :count].tolist(), dtype=object, count=len(sel))
+        sel = np.flatnonzero(flagged)
+        if len(sel):
+            out[sel] = np.fromiter(np.full((len(sel), 1), override_code, dtype=object).tolist(), dtype=object,
+                                   count=len(sel))
     finally:
         if was_enabled:
             gc.enable()
-    return lists
+    return out
+
+
+def top_reasons(contributions: np.ndarray, codes: np.ndarray, top_n: int = 4, min_effect: float = 1e-6) -> list[list[str]]:
+    """Per row, the codes of the top_n largest positive contributions (largest first)."""
+    return reason_code_array(contributions, codes, top_n, min_effect).tolist()
 
 
 class CreditPDModel(mlflow.pyfunc.PythonModel):
@@ -74,8 +113,28 @@ class CreditPDModel(mlflow.pyfunc.PythonModel):
         mapping = reason_code_map(self.reason_config, features)
         return np.array([mapping[f] for f in features], dtype=object)
 
+    def _grade_table(self) -> tuple[np.ndarray, list[str], int]:
+        """Upper PD bounds of the performing grades, all grade names (D last), index of D."""
+        table = getattr(self, "_grades", None)
+        if table is None:
+            performing = self.scale.performing
+            uppers = np.array([g.pd_upper for g in performing[:-1]])
+            table = self._grades = (uppers, [g.grade for g in performing] + [DEFAULT_GRADE], len(performing))
+        return table
+
+    def _grade_column(self, grade_index: np.ndarray) -> Any:
+        """Grade names by index, in the dtype pandas gives a column of strings. Taking from a small
+        Arrow array of the names is ~30x cheaper than pandas converting a numpy array of strings."""
+        _, names, _ = self._grade_table()
+        dtype = pd.Series(names[:1]).dtype  # what pandas infers for strings (pandas 3: str, Arrow-backed)
+        if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+            import pyarrow as pa
+
+            return pd.array(pa.array(names).take(pa.array(grade_index)), dtype=dtype)
+        return np.array(names)[grade_index]
+
     def rate(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The pyfunc's work, callable without MLflow."""
+        """The pyfunc's work, callable without MLflow. Vectorised: no Python loop over rows."""
         X = model_matrix(frame, self.model.spec, self.model.input_features)
         pd_, contrib, names = self.model.rate_inputs(X)
         in_default = (
@@ -83,17 +142,15 @@ class CreditPDModel(mlflow.pyfunc.PythonModel):
             if "in_default" in frame.columns else np.zeros(len(frame), dtype=bool)
         )
         pd_ = np.where(in_default, 1.0, pd_)
-        reasons = top_reasons(contrib, self._codes(names), self.top_n)
-        if in_default.any():
-            for i in np.flatnonzero(in_default):
-                reasons[i] = [self.default_code]
-        codes = np.empty(len(reasons), dtype=object)  # filled one by one: numpy would make equal-length lists 2-D
-        for i, r in enumerate(reasons):
-            codes[i] = r
+        codes = reason_code_array(contrib, self._codes(names), self.top_n, override=in_default,
+                                  override_code=self.default_code)
+        uppers, _, default_index = self._grade_table()
+        grade_index = np.searchsorted(uppers, pd_, side="right")
+        grade_index[in_default] = default_index  # what MasterScale.grade_for_pd does, on small integers
         return pd.DataFrame(index=pd.RangeIndex(len(pd_)), data={
             "pd_12m": pd_.astype(float),
             "score": score_for_pd(pd_, self.scale_config).astype(int),
-            "rating_grade": self.scale.grade_for_pd(pd_, in_default).astype(str),
+            "rating_grade": self._grade_column(grade_index),
             "reason_codes": codes,
         })
 
