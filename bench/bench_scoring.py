@@ -6,13 +6,24 @@ Sets up a throw-away warehouse database (on TEST_WAREHOUSE_URL, else 127.0.0.1:5
 server), fills marts.customer_features with synthetic customers, trains and registers a real champion
 in a temporary MLflow store (ml.train.train_and_register; --model champion uses the configured
 store's @champion instead), then times ml.publish.score_and_publish for --dates dates 30 days apart
-(the second exercises the change rules and the warning-episode rebuild). Peak memory is the resident
-set size of this process sampled every 50 ms while publishing, minus the resident size before.
+(the second exercises the change rules and the warning-episode rebuild), then for a quiet day: the day
+after the last date, whose snapshot repeats the day before except for --change-share of the customers.
+Peak memory is the resident set size of this process sampled every 50 ms while publishing, minus the
+resident size before.
+
+Storage: for every date, the bytes the ratings schema grew by (ratings.customer_rating_versions and
+ratings.rated_dates, pg_total_relation_size with indexes) next to what the full daily copy stored
+before the versions did (a table shaped like the old ratings.customer_ratings, with its key and date
+index, filled with the date's rows). Reads: `where as_of_date = X`, one customer's history and
+current_customer_ratings on the view, and the same reads on that full-copy table.
+
+The last line printed is one JSON document with every figure (bench/run_all.py keeps it).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -55,6 +66,108 @@ def fill_features(url: str, customers: int, dates: list[date], chunk: int = 50_0
     with transaction(url) as cur:
         cur.execute("analyze marts.customer_features")
     return time.perf_counter() - start
+
+
+def quiet_day(url: str, source: date, target: date, share: float) -> int:
+    """The snapshot of `target` = the one of `source`, with `share` of the customers' payment behaviour
+    changed (a real day: most customers' features, hence ratings, stay the same). Returns rows changed."""
+    from common.warehouse import transaction
+
+    every = max(1, round(1 / share)) if share > 0 else 0
+    with transaction(url) as cur:
+        cur.execute("create temp table _day as select * from marts.customer_features where as_of_date = %s",
+                    (source,))
+        cur.execute("update _day set as_of_date = %s", (target,))
+        changed = 0
+        if every:
+            cur.execute("update _day set dpd_current = coalesce(dpd_current, 0) + 45,"
+                        " share_paid_late_12m = least(1, coalesce(share_paid_late_12m, 0) + 0.3)"
+                        " where abs(hashtext(customer_id)) %% %s = 0", (every,))
+            changed = cur.rowcount
+        cur.execute("insert into marts.customer_features select * from _day")
+        cur.execute("analyze marts.customer_features")
+    return changed
+
+
+OLD_TABLE = "bench_full_copy.customer_ratings"
+_RATING_COLUMNS = ("customer_id, as_of_date, pd_12m, score, rating_grade, risk_segment, current_credit_limit,"
+                   " recommended_credit_limit, decision, decision_rationale, reason_codes, model_name, model_version,"
+                   " run_id, scored_at")
+
+
+def storage_bytes(url: str) -> dict[str, int]:
+    """Total bytes (heap, indexes, TOAST) of the stored ratings and of the full-copy table."""
+    from common.warehouse import transaction
+
+    with transaction(url) as cur:
+        cur.execute("select pg_total_relation_size('ratings.customer_rating_versions')"
+                    " + pg_total_relation_size('ratings.rated_dates'),"
+                    " coalesce(pg_total_relation_size(to_regclass(%s)), 0)", (OLD_TABLE,))
+        versions, full = cur.fetchone()
+    return {"versions": int(versions), "full_copy": int(full)}
+
+
+def copy_as_before(url: str, as_of_date: date) -> float:
+    """Append the date's rows to a table shaped like the old customer_ratings (the full daily copy)."""
+    from common.warehouse import transaction
+
+    with transaction(url) as cur:
+        cur.execute("select to_regclass(%s)", (OLD_TABLE,))
+        if cur.fetchone()[0] is None:  # the old DDL: key (customer_id, as_of_date) and an as_of_date index
+            cur.execute("create schema bench_full_copy")
+            cur.execute(f"create table {OLD_TABLE} (like ratings_stage.customer_ratings including defaults,"
+                        " primary key (customer_id, as_of_date))")
+            cur.execute(f"create index on {OLD_TABLE} (as_of_date)")
+        start = time.perf_counter()
+        cur.execute(f"delete from {OLD_TABLE} where as_of_date = %s", (as_of_date,))
+        cur.execute(f"insert into {OLD_TABLE} ({_RATING_COLUMNS}) select {_RATING_COLUMNS}"
+                    " from ratings.customer_ratings where as_of_date = %s", (as_of_date,))
+        seconds = time.perf_counter() - start
+        cur.execute(f"analyze {OLD_TABLE}")
+    return seconds
+
+
+def _timed(url: str, query: str, params: tuple = (), repeat: int = 3) -> dict:
+    """Best wall time of `repeat` runs (the first warms the cache) and what the query returned."""
+    from common.warehouse import transaction
+
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        with transaction(url) as cur:
+            start = time.perf_counter()
+            cur.execute(query, params)
+            result = cur.fetchall()
+            best = min(best, time.perf_counter() - start)
+    return {"seconds": round(best, 3), "rows": len(result), "first": [str(v) for v in result[0]] if result else None}
+
+
+def read_timings(url: str, as_of_date: date, latest: date, customer: str) -> dict:
+    """Reads BI makes, on the view over the versions and on the full-copy table."""
+    from common.warehouse import transaction
+
+    date_query = ("select count(*), avg(pd_12m), max(decision_rationale), max(scored_at) from {t}"
+                  " where as_of_date = %s")
+    history = "select as_of_date, rating_grade, score, decision from {t} where customer_id = %s order by as_of_date"
+    current = ("select count(*), max(as_of_date), avg(pd_12m), min(next_review_date) from ({q}) as c")
+    current_old = (f"select r.*, s.review_frequency_months, (r.as_of_date + make_interval(months =>"
+                   f" s.review_frequency_months))::date as next_review_date from (select distinct on (customer_id) *"
+                   f" from {OLD_TABLE} order by customer_id, as_of_date desc) as r"
+                   f" left join ratings.risk_segments as s on s.risk_segment = r.risk_segment")
+    out = {
+        "as_of_date_view": _timed(url, date_query.format(t="ratings.customer_ratings"), (as_of_date,)),
+        "as_of_date_full_copy": _timed(url, date_query.format(t=OLD_TABLE), (as_of_date,)),
+        "latest_date_view": _timed(url, date_query.format(t="ratings.customer_ratings"), (latest,)),
+        "latest_date_full_copy": _timed(url, date_query.format(t=OLD_TABLE), (latest,)),
+        "customer_history_view": _timed(url, history.format(t="ratings.customer_ratings"), (customer,)),
+        "customer_history_full_copy": _timed(url, history.format(t=OLD_TABLE), (customer,)),
+        "current_view": _timed(url, current.format(q="select * from ratings.current_customer_ratings")),
+        "current_full_copy": _timed(url, current.format(q=current_old)),
+    }
+    with transaction(url) as cur:
+        cur.execute("explain select * from ratings.customer_ratings where as_of_date = %s", (as_of_date,))
+        plan = "\n".join(r[0] for r in cur.fetchall())
+    out["as_of_date_view"]["uses_gist_index"] = "customer_rating_versions_validity_idx" in plan
+    return out
 
 
 def champion(kind: str):
@@ -101,6 +214,8 @@ def main() -> None:
     parser.add_argument("--chunk-size", type=int, default=50_000)
     parser.add_argument("--dates", type=int, default=2, help="dates to rate, 30 days apart")
     parser.add_argument("--model", choices=["train", "champion"], default="train")
+    parser.add_argument("--change-share", type=float, default=0.02,
+                        help="share of customers whose snapshot changes on the quiet day")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     args = parser.parse_args()
 
@@ -122,7 +237,15 @@ def main() -> None:
         print(f"synthetic snapshot loaded in {fill_features(url, args.customers, dates):.0f} s", flush=True)
         model = champion(args.model)
         print(f"model {model.name} v{model.version}", flush=True)
-        for d in dates:
+        quiet = dates[-1] + timedelta(days=1)
+        start = time.perf_counter()
+        redrawn = quiet_day(url, dates[-1], quiet, args.change_share)
+        print(f"quiet day {quiet}: snapshot of {dates[-1]} with {redrawn:,} customers changed"
+              f" ({time.perf_counter() - start:.0f} s)", flush=True)
+        figures: dict = {"customers": args.customers, "chunk_size": args.chunk_size, "model_version": model.version,
+                         "change_share": args.change_share, "dates": []}
+        for d in [*dates, quiet]:
+            before = storage_bytes(url)
             marks: dict[str, float] = {}
             with PeakRss() as mem:
                 start = time.perf_counter()
@@ -130,6 +253,9 @@ def main() -> None:
                                            gate=lambda marks=marks, **kw: marks.setdefault("staged", time.perf_counter()))
                 total = time.perf_counter() - start
             staged = marks["staged"] - start
+            copy_seconds = copy_as_before(url, d)
+            after = storage_bytes(url)
+            added = {k: after[k] - before[k] for k in after}
             print(
                 f"{d}: {result.rows_scored:,} rows in {total:.1f} s = {result.rows_scored / total:,.0f} rows/s"
                 f" (score+stage {staged:.1f} s = {result.rows_scored / staged:,.0f} rows/s,"
@@ -140,6 +266,28 @@ def main() -> None:
                 f" psi {result.psi:.3f}",
                 flush=True,
             )
+            print(
+                f"    ratings changed {result.ratings_changed:,}, versions added {result.versions_added:,};"
+                f" ratings storage +{added['versions'] / 2**20:,.1f} MiB vs +{added['full_copy'] / 2**20:,.1f} MiB"
+                f" for the full daily copy (its insert {copy_seconds:.1f} s)",
+                flush=True,
+            )
+            figures["dates"].append({
+                "as_of_date": d.isoformat(), "quiet_day": d == quiet, "rows": result.rows_scored,
+                "seconds": round(total, 2), "rows_per_s": round(result.rows_scored / total),
+                "score_stage_seconds": round(staged, 2), "publish_seconds": round(total - staged, 2),
+                "peak_rss_mib": round(mem.peak / 2**20), "rss_increase_mib": round((mem.peak - mem.base) / 2**20),
+                "warnings_opened": result.warnings_opened, "warnings_continued": result.warnings_continued,
+                "warnings_resolved": result.warnings_resolved, "psi": result.psi,
+                "ratings_changed": result.ratings_changed, "versions_added": result.versions_added,
+                "bytes_added_versions": added["versions"], "bytes_added_full_copy": added["full_copy"],
+                "full_copy_insert_seconds": round(copy_seconds, 2),
+            })
+        figures["storage_bytes"] = storage_bytes(url)
+        figures["reads"] = read_timings(url, dates[0], quiet, "c0000123")
+        for name, timing in figures["reads"].items():
+            print(f"read {name}: {timing['seconds']:.3f} s ({timing['rows']} rows)", flush=True)
+        print(json.dumps(figures), flush=True)
     finally:
         if not args.keep:
             drop_database(admin, name)

@@ -383,14 +383,16 @@ def _same_values(left: str, right: str) -> sql.Composed:
 _STAGED = sql.SQL(
     "(select * from ratings_stage.customer_ratings where run_id = %(run)s and as_of_date = %(d)s)"
 )
+_C_VALUES = sql.SQL(", ").join(sql.Identifier("c", c) for c in RATED_VALUE_COLUMNS)
 _S_VALUES = sql.SQL(", ").join(sql.Identifier("s", c) for c in RATED_VALUE_COLUMNS)
 _V_VALUES = sql.SQL(", ").join(sql.Identifier("v", c) for c in RATED_VALUE_COLUMNS)
 _INSERT_VERSION = sql.SQL("insert into ratings.customer_rating_versions ({cols})").format(
     cols=sql.SQL(", ").join(sql.Identifier(c) for c in _VERSION_COLUMNS)
 )
 
-# Every customer whose state at D is touched: changed (rated at D now or before, not both, or a value
-# differs) or, on a rerun, a version starting at D whose run is replaced.
+# The one pass over every customer: those whose state at D is touched, with their staged rating.
+# changed: rated at D now or before but not both, or a value differs; not changed: a rerun whose
+# version starts at D and takes the new run. Every later step reads only these rows.
 _DIFF_SQL = sql.SQL("""
 create temp table _rating_diff on commit drop as
 select
@@ -398,25 +400,27 @@ select
     v.valid_from_date as cur_from,
     v.valid_to_date as cur_to,
     s.customer_id is not null as present,
-    (v.customer_id is null or s.customer_id is null or not {same}) as changed
+    (v.customer_id is null or s.customer_id is null or not {same}) as changed,
+    {s_values},
+    s.run_id,
+    s.scored_at
 from (
     select * from ratings.customer_rating_versions
     where daterange(valid_from_date, valid_to_date) @> %(d)s::date
 ) as v
-full join {staged} as s on s.customer_id = v.customer_id
+full join {staged} as s on v.customer_id = s.customer_id
 where v.customer_id is null or s.customer_id is null or not {same}
     or (v.valid_from_date = %(d)s and (v.run_id, v.scored_at) is distinct from (s.run_id, s.scored_at))
-""").format(same=_same_values("v", "s"), staged=_STAGED)
+""").format(same=_same_values("v", "s"), s_values=_S_VALUES, staged=_STAGED)
 
 _VERSION_STEPS = [  # (statement, sign of its row count in the number of versions)
     # a rerun with an unchanged rating: the version starting at D takes the new run
     (sql.SQL("""
 update ratings.customer_rating_versions as v
-set run_id = s.run_id, scored_at = s.scored_at
-from _rating_diff as c, {staged} as s
-where not c.changed and s.customer_id = c.customer_id
-    and v.customer_id = c.customer_id and v.valid_from_date = %(d)s
-""").format(staged=_STAGED), 0),
+set run_id = c.run_id, scored_at = c.scored_at
+from _rating_diff as c
+where not c.changed and v.customer_id = c.customer_id and v.valid_from_date = %(d)s
+"""), 0),
     # the part of a changed version after D: [next, to), published by the run of next
     (sql.SQL("""
 {insert}
@@ -446,40 +450,37 @@ create temp table _rating_left (customer_id text primary key, valid_from_date da
     (sql.SQL("""
 with merged as (
     delete from ratings.customer_rating_versions as v
-    using _rating_diff as c, {staged} as s
-    where c.changed and c.present and s.customer_id = c.customer_id
-        and v.customer_id = c.customer_id and v.valid_to_date = %(d)s and {same}
+    using _rating_diff as c
+    where c.changed and c.present and v.customer_id = c.customer_id and v.valid_to_date = %(d)s and {same}
     returning v.customer_id, v.valid_from_date, v.run_id, v.scored_at
 )
 insert into _rating_left select * from merged
-""").format(staged=_STAGED, same=_same_values("v", "s")), -1),
+""").format(same=_same_values("v", "c")), -1),
     (sql.SQL("create temp table _rating_right (customer_id text primary key, valid_to_date date) on commit drop"), 0),
     (sql.SQL("""
 with merged as (
     delete from ratings.customer_rating_versions as v
-    using _rating_diff as c, {staged} as s
-    where c.changed and c.present and s.customer_id = c.customer_id
-        and v.customer_id = c.customer_id and v.valid_from_date = %(next)s and {same}
+    using _rating_diff as c
+    where c.changed and c.present and v.customer_id = c.customer_id and v.valid_from_date = %(next)s and {same}
     returning v.customer_id, v.valid_to_date
 )
 insert into _rating_right select * from merged
-""").format(staged=_STAGED, same=_same_values("v", "s")), -1),
+""").format(same=_same_values("v", "c")), -1),
     # the new rating over [D, next), widened by the merged neighbours
     (sql.SQL("""
 {insert}
 select
-    s.customer_id,
+    c.customer_id,
     coalesce(l.valid_from_date, %(d)s),
     coalesce(r.valid_to_date, %(next)s),
-    {s_values},
-    coalesce(l.run_id, s.run_id),
-    coalesce(l.scored_at, s.scored_at)
+    {c_values},
+    coalesce(l.run_id, c.run_id),
+    coalesce(l.scored_at, c.scored_at)
 from _rating_diff as c
-inner join {staged} as s on s.customer_id = c.customer_id
-left join _rating_left as l on l.customer_id = c.customer_id
-left join _rating_right as r on r.customer_id = c.customer_id
+left join _rating_left as l on c.customer_id = l.customer_id
+left join _rating_right as r on c.customer_id = r.customer_id
 where c.changed and c.present
-""").format(insert=_INSERT_VERSION, s_values=_S_VALUES, staged=_STAGED), 1),
+""").format(insert=_INSERT_VERSION, c_values=_C_VALUES), 1),
 ]
 
 
@@ -577,7 +578,10 @@ def publish_staged(
     ctx: RatingContext,
     staged: StageResult,
 ) -> tuple[dict[str, Any], EpisodeCounts]:
-    """Swap the staged rows of run_id in for as_of_date (call inside ONE transaction)."""
+    """Publish the staged rows of run_id as the ratings of as_of_date (call inside ONE transaction).
+
+    Returns the monitoring figures plus "versions" (VersionStats of the ratings step) and the episode counts.
+    """
     cur.execute("select pg_advisory_xact_lock(%s)", (PUBLISH_LOCK_KEY,))
     stats: dict[str, Any] = {"versions": asdict(publish_versions(cur, as_of_date, run_id, staged))}
     publish_master_scale(cur, ctx.scale)
