@@ -147,11 +147,15 @@ def versions_at(history: pd.DataFrame, key: str, day: pd.Timestamp) -> pd.DataFr
     return latest[latest["known_since"] <= day]
 
 
-def latest_effective(history: pd.DataFrame, key: str, effective: str, day: pd.Timestamp) -> pd.DataFrame:
+def latest_effective(history: pd.DataFrame, key: str, effective: str, day: pd.Timestamp,
+                     required: str | None = None) -> pd.DataFrame:
     """Per account: the version at `day` with the latest effective date on or before `day` (then the
-    latest created_at, missing counting as latest, then the highest key)."""
+    latest created_at, missing counting as latest, then the highest key), among the versions whose
+    `required` column is filled (a version without it hides the older ones, it does not fall back)."""
     rows = versions_at(history, key, day)
     rows = rows[rows[effective] <= day]
+    if required:
+        rows = rows[rows[required].notna()]
     rows = rows.sort_values(["customer_id", effective, "created_at", key], na_position="last")
     return rows.drop_duplicates("customer_id", keep="last").set_index("customer_id")
 
@@ -326,11 +330,11 @@ def pandas_features(raw: dict[str, pd.DataFrame], day: pd.Timestamp, salt: str) 
         out.index).fillna(0) / 100
 
     # external bureau: the latest score at D and at D - 6 months
-    scored = raw["raw_finance.bureau_ratings"]
-    scored = scored[scored["score"].notna()]
-    bureau = latest_effective(scored, "rating_id", "rating_date", day)["score"].reindex(out.index)
-    bureau_6m_ago = latest_effective(scored, "rating_id", "rating_date", months_before(day, 6))["score"].reindex(
-        out.index)
+    ratings = raw["raw_finance.bureau_ratings"]
+    bureau = latest_effective(ratings, "rating_id", "rating_date", day, required="score")["score"]
+    bureau = bureau.reindex(out.index)
+    bureau_6m_ago = latest_effective(ratings, "rating_id", "rating_date", months_before(day, 6),
+                                     required="score")["score"].reindex(out.index)
     out["bureau_score"] = bureau.astype("Int64")
     out["bureau_score_change_6m"] = (bureau - bureau_6m_ago).astype("Int64")
 
@@ -578,7 +582,8 @@ def compare_feature_builds(warehouse_url: str, as_of_date: dt.date, runs: int = 
     Returns the figures of the last run of each side (warm cache when runs >= 2), every run's time,
     and the mismatches per feature (`mismatches`: total, 0 when equal; the caller decides what a
     mismatch means). Raises when a build fails; a side stopped for want of memory is reported in
-    `<side>_error` instead, and then nothing is compared (`mismatches` None).
+    `<side>_error` instead, and then nothing is compared (`mismatches` None). The pandas table
+    (bench_pandas.customer_features) is dropped afterwards unless the two outputs differ.
     dbt_state_dir: dbt's target folder (partial parse) across calls; default a temporary one.
     """
     state = Path(dbt_state_dir) if dbt_state_dir else Path(tempfile.mkdtemp(prefix="bench_features_state_"))
@@ -635,6 +640,11 @@ def compare_feature_builds(warehouse_url: str, as_of_date: dt.date, runs: int = 
     })
     if mismatches["examples"]:
         summary["mismatch_examples"] = {k: [list(r) for r in v] for k, v in mismatches["examples"].items()}
+        summary["pandas_table_kept"] = PANDAS_TABLE  # to look into the differences
+    else:  # equal: leave the warehouse as it was
+        with connect(warehouse_url) as conn, conn.cursor() as cur:
+            cur.execute(f"drop schema if exists {PANDAS_TABLE.split('.')[0]} cascade")
+        conn.close()
     return summary
 
 
