@@ -122,3 +122,15 @@
         select 1
     {%- endif -%}
 {%- endmacro %}
+
+
+{#- Post-hook of every model: fresh planner statistics for a table the run just (re)built or
+    changed. Without them PostgreSQL guesses thousands of rows for the one-row snapshot-date table
+    and plans the large joins for hundreds of millions of rows. Views have nothing to analyze. -#}
+{% macro analyze_relation() -%}
+    {%- if config.get('materialized') in ('table', 'incremental', 'snapshot') -%}
+        analyze {{ this }}
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}

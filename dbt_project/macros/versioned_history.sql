@@ -17,16 +17,18 @@
 
     A full refresh (the history build) derives every version from raw. An incremental run (the
     daily build) reads only the raw batches loaded since the last run (_extracted_at after the
-    table's newest source_extracted_at; the loader stamps the batches of one table with the
-    server's clock while it holds the table's lock, so in commit order) and recomputes the versions of the keys they touch: the keys of their rows, and the keys
-    of versions that came from an interval those batches reload or cover. A recomputed key's
-    versions are its kept versions (from other batches) plus the new rows, ranked again per day,
-    so the table equals a full refresh after any sequence of loads, reloads and replacements. A key
-    left with no row at all gets a placeholder row that the post-hook deletes. -#}
+    table's newest source_extracted_at, passed as a literal so that the BRIN index on raw is used;
+    the loader stamps the batches of one table with the server's clock while it holds the table's
+    lock, so in commit order) and recomputes the versions of the keys they touch: the keys of
+    their rows, and the keys of versions that came from an interval those batches reload or cover.
+    A recomputed key's versions are its kept versions (from other batches) plus the new rows,
+    ranked again per day, so the table equals a full refresh after any sequence of loads, reloads
+    and replacements. A key left with no row at all gets a placeholder row (valid_from_date null):
+    the strategy history_versions deletes the key's versions and inserts only real rows. -#}
 {% macro versioned_history(source_name, table_name, key, columns, convert_currency=false) -%}
     {{ config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
+        incremental_strategy='history_versions',
         unique_key=key,
         on_schema_change='fail',
         indexes=[
@@ -34,7 +36,6 @@
             {'columns': ['source_extracted_at']},
             {'columns': ['source_interval_start']},
         ],
-        post_hook=["delete from {{ this }} where valid_from_date is null"],
     ) }}
     {%- set renamed_columns = [] -%}
     {%- for name, expression in columns.items() -%}
@@ -42,19 +43,15 @@
             expression if expression == name else expression ~ ' as ' ~ name
         ) -%}
     {%- endfor -%}
-    {%- set since_last_run = (
-        ' where _extracted_at > (select watermark.extracted_at from watermark)'
-        if is_incremental() else ''
-    ) -%}
+    {%- set since_last_run = '' -%}
+    {%- if is_incremental() -%}
+        {%- set watermark = run_query(
+            "select coalesce(max(source_extracted_at), '-infinity')::text from " ~ this
+        ).columns[0].values()[0] -%}
+        {%- set since_last_run = " where _extracted_at > timestamptz '" ~ watermark ~ "'" -%}
+    {%- endif -%}
     with
 
-    {% if is_incremental() -%}
-    watermark as (
-        select coalesce(max(source_extracted_at), '-infinity') as extracted_at
-        from {{ this }}
-    ),
-
-    {% endif -%}
     source as (
         select * from {{ source(source_name, table_name) }}{{ since_last_run }}
     ),
@@ -121,7 +118,7 @@
             source_interval_start
         from {{ this }} as current_versions
         where
-            {{ key }} in (select affected_keys.{{ key }} from affected_keys)
+            {{ key }} = any(array(select affected_keys.{{ key }} from affected_keys))
             and not exists (
                 select 1
                 from new_batches
@@ -160,8 +157,8 @@
     union all
 
     -- a key with no row left (its only batch was reloaded without it): a placeholder (one of its
-    -- current versions, typed like the table, without valid_from_date) makes delete+insert remove
-    -- its versions; the post-hook deletes the placeholder
+    -- current versions, typed like the table, without valid_from_date) makes history_versions
+    -- delete its versions; the placeholder itself is not inserted
     select distinct on (current_versions.{{ key }})
         {%- for name in columns.keys() %}
         current_versions.{{ name }},
@@ -176,7 +173,7 @@
         current_versions.source_interval_start
     from {{ this }} as current_versions
     where
-        current_versions.{{ key }} in (select affected_keys.{{ key }} from affected_keys)
+        current_versions.{{ key }} = any(array(select affected_keys.{{ key }} from affected_keys))
         and not exists (
             select 1 from renamed
             where renamed.{{ key }} = current_versions.{{ key }}
@@ -195,4 +192,23 @@
         valid_from_date as last_changed_date
     from {{ ref(history_model) }}
     where valid_to_date = {{ open_ended_date() }}
+{%- endmacro %}
+
+
+{#- Incremental strategy of the staging history models (incremental_strategy='history_versions'):
+    delete every version of the keys in the new rows, then insert the new rows except the
+    placeholders (valid_from_date null) of keys left without any row. The key list is passed as an
+    array, so PostgreSQL looks the few keys up by index instead of scanning the table. -#}
+{% macro get_incremental_history_versions_sql(arg_dict) -%}
+    {%- set target = arg_dict['target_relation'] -%}
+    {%- set new_rows = arg_dict['temp_relation'] -%}
+    {%- set key = arg_dict['unique_key'] -%}
+    {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    delete from {{ target }}
+    where {{ key }} = any(array(select distinct {{ key }} from {{ new_rows }}));
+
+    insert into {{ target }} ({{ columns }})
+    select {{ columns }}
+    from {{ new_rows }}
+    where valid_from_date is not null
 {%- endmacro %}
