@@ -9,7 +9,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,13 +19,14 @@ from typing import IO, Any
 
 import pandas as pd
 import psycopg2
+import psycopg2.extensions
 import pyarrow as pa
 from psycopg2 import sql
 
 from common.warehouse import connect, connection_url
 from ingest.sources import SourceSpec, TableSpec
 
-CHUNK_ROWS = 200_000  # rows handed to the validator at a time: bounds memory at any batch size
+CHUNK_ROWS = 50_000  # rows handed to the validator at a time: bounds memory, and the first COPY starts early
 NULL = "\\N"
 
 
@@ -64,8 +67,11 @@ def sql_chunks(source: SourceSpec, spec: TableSpec, start: dt.datetime, end: dt.
                chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
     """Rows of `schema.table` whose watermark lies in [start, end), streamed with COPY TO STDOUT.
 
-    The whole result is spooled to a temporary file before the first chunk is yielded: a source that
-    dies mid-read then fails the task before anything reaches the warehouse transaction.
+    A reader thread writes the source's COPY output to a temporary file as fast as the source sends it
+    (the source's query never waits for the warehouse, memory stays flat), while chunks are parsed from
+    the part already written: the warehouse load overlaps the source read. A source that fails mid-read
+    raises SourceUnavailable from the chunk iterator (the loader's transaction then rolls back), and the
+    rows parsed must add up to the row count the source reported for its COPY, or nothing is loaded.
     """
     url = connection_url(source.connection)
     columns = list(spec.columns)
@@ -77,44 +83,150 @@ def sql_chunks(source: SourceSpec, spec: TableSpec, start: dt.datetime, end: dt.
         wm=sql.Identifier(spec.watermark),
         null=sql.Literal(NULL),
     )
-    with tempfile.TemporaryFile() as spool:
+    try:
+        conn = connect(url, connect_timeout=10)
+    except psycopg2.OperationalError as exc:
+        raise SourceUnavailable(
+            f"source {source.name!r} (connection {source.connection!r} at {_describe(url)}) is unreachable: "
+            f"{str(exc).strip()}"
+        ) from exc
+    try:
+        with conn.cursor() as cur:
+            # one zone and ISO dates: the loader relies on PostgreSQL's canonical text for its checks
+            cur.execute("set timezone = 'UTC'")
+            cur.execute("set datestyle = 'ISO, YMD'")
+            statement = cur.mogrify(query, (start, end)).decode()
+        with _SourceSpool(conn, statement, source, spec, url) as spool:
+            if not spool.wait_for_data():
+                spool.finish()
+                return
+            parsed = 0
+            for chunk in _csv_stream(spool.follower(), columns, chunk_rows):
+                parsed += chunk.size
+                yield chunk
+            sent = spool.finish()
+            if parsed != sent:
+                raise SourceUnavailable(f"{source.schema}.{spec.name} from {source.connection!r}: the source sent "
+                                        f"{sent:,} rows but {parsed:,} were read; nothing was loaded")
+    finally:
+        conn.close()
+
+
+class _SourceSpool:
+    """A source COPY TO STDOUT running in a thread into a temporary file that can be read while it grows."""
+
+    def __init__(self, conn: psycopg2.extensions.connection, statement: str, source: SourceSpec, spec: TableSpec,
+                 url: str) -> None:
+        self._conn, self._statement = conn, statement
+        self._where = (source, spec, url)
+        self.file = tempfile.TemporaryFile(buffering=1 << 20)
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+        self.rows = 0
+        self._thread = threading.Thread(target=self._run, name=f"source-{spec.name}", daemon=True)
+
+    def __enter__(self) -> _SourceSpool:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.done.is_set():  # the consumer stopped early or failed: stop the source query
+            try:
+                self._conn.cancel()
+            except psycopg2.Error:
+                pass
+        self._thread.join()
+        self.file.close()
+
+    def _run(self) -> None:
+        source, spec, url = self._where
         try:
-            conn = connect(url, connect_timeout=10)
-        except psycopg2.OperationalError as exc:
-            raise SourceUnavailable(
-                f"source {source.name!r} (connection {source.connection!r} at {_describe(url)}) is unreachable: "
-                f"{str(exc).strip()}"
-            ) from exc
-        try:
-            with conn.cursor() as cur:
-                # one zone and ISO dates: the loader relies on PostgreSQL's canonical text for its checks
-                cur.execute("set timezone = 'UTC'")
-                cur.execute("set datestyle = 'ISO, YMD'")
-                cur.copy_expert(cur.mogrify(query, (start, end)).decode(), spool)
+            with self._conn.cursor() as cur:
+                cur.copy_expert(self._statement, self.file)
+                self.rows = cur.rowcount
         except psycopg2.errors.UndefinedTable as exc:
-            raise SourceUnavailable(
-                f"source table {source.schema}.{spec.name} not found in {source.connection!r} ({_describe(url)})"
-            ) from exc
+            self.error = SourceUnavailable(
+                f"source table {source.schema}.{spec.name} not found in {source.connection!r} ({_describe(url)})")
+            self.error.__cause__ = exc
         except psycopg2.Error as exc:
-            raise SourceUnavailable(
-                f"reading {source.schema}.{spec.name} from {source.connection!r} failed: {str(exc).strip()}"
-            ) from exc
+            self.error = SourceUnavailable(
+                f"reading {source.schema}.{spec.name} from {source.connection!r} failed: {str(exc).strip()}")
+            self.error.__cause__ = exc
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
+            self.error = exc
         finally:
-            conn.close()
-        spool.seek(0)
-        if spool.read(1) == b"":
-            return
-        spool.seek(0)
-        yield from _csv_stream(spool, columns, chunk_rows)
+            try:
+                self.file.flush()
+            finally:
+                self.done.set()
+
+    def written(self) -> int:
+        """Bytes the reader thread has handed to the file so far (what a follower may read)."""
+        return os.fstat(self.file.fileno()).st_size
+
+    def wait_for_data(self) -> bool:
+        """Wait until the first bytes are written (True) or the source sent nothing (False)."""
+        while not self.done.wait(0.005):
+            if self.written():
+                return True
+        if self.error is not None:
+            raise self.error
+        return self.written() > 0
+
+    def finish(self) -> int:
+        """Wait for the reader; re-raise its error; the row count the source reported for its COPY."""
+        self.done.wait()
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.rows
+
+    def follower(self) -> _Follower:
+        return _Follower(self)
+
+
+class _Follower(io.RawIOBase):
+    """Reads a _SourceSpool's file from the start while it is being written; end of file once the source
+    is done. A read waits until it can be filled (or the source ended), so the parser gets whole blocks."""
+
+    def __init__(self, spool: _SourceSpool) -> None:
+        self._spool = spool
+        self._fd = spool.file.fileno()
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        filled = 0
+        while filled < len(view):
+            done = self._spool.done.is_set()  # read before the size: nothing written after done
+            data = os.pread(self._fd, len(view) - filled, self._pos)
+            if data:
+                view[filled:filled + len(data)] = data
+                filled += len(data)
+                self._pos += len(data)
+                continue
+            if done:
+                if self._spool.error is not None:
+                    raise self._spool.error
+                break
+            self._spool.done.wait(0.005)
+        return filled
 
 
 def _csv_stream(spool: IO[bytes], columns: list[str], chunk_rows: int) -> Iterator[Chunk]:
-    """PostgreSQL CSV (nulls as \\N) in blocks of about chunk_rows rows, every column as text."""
+    """PostgreSQL CSV (nulls as \\N) in blocks of about chunk_rows rows, every column as text.
+
+    Quoted values may hold line breaks (a note, an address): the parser follows the quotes.
+    """
     import pyarrow.csv as pacsv
 
     reader = pacsv.open_csv(
         spool,
         read_options=pacsv.ReadOptions(column_names=columns, block_size=max(chunk_rows * 150, 1 << 20)),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(
             column_types={c: pa.string() for c in columns}, null_values=[NULL], strings_can_be_null=True,
             quoted_strings_can_be_null=False,  # "" is an empty string, only unquoted \\N is null
