@@ -132,25 +132,44 @@ def engine(conn_id_or_url: str = WAREHOUSE) -> sa.Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
-def copy_arrow(cur: psycopg2.extensions.cursor, table: str, rows: Any) -> int:
-    """Bulk-load an Arrow table into schema.table with COPY; returns the row count.
+COPY_READ_SIZE = 1 << 20  # bytes handed to the server per call: fewer round trips through Python
+
+
+def arrow_csv(rows: Any) -> io.BytesIO:
+    """An Arrow table as COPY-ready CSV (no header), positioned at the start.
 
     Arrow's CSV writer quotes every string ("needed" quoting), so an empty string stays an empty
     string and only an unquoted empty field is NULL. It is several times faster than pandas' to_csv,
     which on large batches cost more than the COPY itself.
     """
     import pyarrow.csv as pacsv
+
+    buf = io.BytesIO()
+    if rows.num_rows:
+        pacsv.write_csv(rows, buf, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    buf.seek(0)
+    return buf
+
+
+def copy_csv(cur: psycopg2.extensions.cursor, table: str, columns: list[str], data: Any) -> int:
+    """COPY a file-like of CSV (no header, as arrow_csv writes it) into the given columns of schema.table;
+    returns the row count the server reports, so callers can check it against what they sent."""
     from psycopg2 import sql
 
+    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
+        sql.Identifier(*table.split(".")), sql.SQL(", ").join(map(sql.Identifier, columns)))
+    cur.copy_expert(statement, data, size=COPY_READ_SIZE)
+    return cur.rowcount
+
+
+def copy_arrow(cur: psycopg2.extensions.cursor, table: str, rows: Any) -> int:
+    """Bulk-load an Arrow table into schema.table with COPY; returns the row count."""
     if rows.num_rows == 0:
         return 0
-    buf = io.BytesIO()
-    pacsv.write_csv(rows, buf, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
-    buf.seek(0)
-    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
-        sql.Identifier(*table.split(".")), sql.SQL(", ").join(map(sql.Identifier, rows.column_names)))
-    cur.copy_expert(statement, buf)
-    return rows.num_rows
+    copied = copy_csv(cur, table, list(rows.column_names), arrow_csv(rows))
+    if copied != rows.num_rows:
+        raise RuntimeError(f"COPY into {table} stored {copied} of {rows.num_rows} rows")
+    return copied
 
 
 def copy_rows(cur: psycopg2.extensions.cursor, table: str, columns: list[str], frame: Any) -> int:

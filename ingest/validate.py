@@ -144,6 +144,14 @@ def check_table(spec: TableSpec, table: pa.Table, interval_end: dt.datetime,
     timestamp in ISO form orders like its text, a negative number starts with '-'); the rare other rows
     go through check_rows, which parses them.
     """
+    canonical, other, rejected = check_table_parts(spec, table, interval_end, tolerance_days)
+    return (pa.concat_tables([canonical, other]) if other.num_rows else canonical), rejected
+
+
+def check_table_parts(spec: TableSpec, table: pa.Table, interval_end: dt.datetime,
+                      tolerance_days: int = 0) -> tuple[pa.Table, pa.Table, pd.DataFrame]:
+    """check_table, with the rows to load in two parts: those whose typed values are all in canonical
+    form (the loader may send them in binary) and the others (parsed by check_rows, sent as text)."""
     n = table.num_rows
     odd = np.zeros(n, dtype=bool)
     for col in spec.columns:
@@ -183,12 +191,13 @@ def check_table(spec: TableSpec, table: pa.Table, interval_end: dt.datetime,
         reason = [prefix] * len(bad) if column is None else [prefix + str(v) for v in bad[column]]
         parts.append(pd.DataFrame({"rule": rule, "reason": reason, "row_data": row_json(bad)}))
     good = fast.filter(pa.array(~assigned)) if assigned.any() else fast
+    other = table.schema.empty_table()
     if odd.any():
         slow = check_rows(spec, table.filter(pa.array(odd)).to_pandas(), interval_end, tolerance_days)
-        good = pa.concat_tables([good, as_text_table(slow.good, list(spec.columns))])
+        other = as_text_table(slow.good, list(spec.columns)).cast(table.schema)
         parts.append(slow.rejected)
     rejected = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=QUARANTINE_COLUMNS)
-    return good, rejected
+    return good, other, rejected
 
 
 def as_text_table(frame: pd.DataFrame, columns: list[str]) -> pa.Table:

@@ -188,3 +188,25 @@ def test_prefetched_keeps_order_and_reraises_worker_errors():
     early = prefetched(range(1000), lambda x: x)
     assert next(early) == 0
     early.close()  # a consumer that stops early stops the worker too
+
+
+def test_the_canonical_part_and_the_parsed_part_together_are_what_check_table_loads():
+    import pyarrow as pa
+
+    from ingest.validate import check_table, check_table_parts
+
+    spec = source_spec("finance").table("invoices")
+    frame = pd.concat([
+        _invoices(),
+        _invoices(invoice_id=["I2"], amount=["-5.00"]),
+        _invoices(invoice_id=["I3"], created_at=["2025-01-01T20:00:00-02:00"]),  # valid, not canonical
+        _invoices(invoice_id=["I4"], amount=["12,5"]),
+    ], ignore_index=True)
+    table = pa.Table.from_pandas(frame, preserve_index=False).cast(
+        pa.schema([pa.field(c, pa.string()) for c in frame.columns]))
+    canonical, other, rejected = check_table_parts(spec, table, END)
+    good, rejected_too = check_table(spec, table, END)
+    assert canonical["invoice_id"].to_pylist() == ["I1"]
+    assert other["invoice_id"].to_pylist() == ["I3"] and other.schema == table.schema
+    assert good.to_pylist() == canonical.to_pylist() + other.to_pylist()
+    assert sorted(rejected["rule"]) == sorted(rejected_too["rule"]) == ["non_negative", "unparseable_value"]
