@@ -23,6 +23,23 @@ from ml.scale import DEFAULT_GRADE, load_master_scale, score_for_pd
 OUTPUT_COLUMNS = ["pd_12m", "score", "rating_grade", "reason_codes"]
 
 
+def model_signature():
+    """The MLflow signature logged with every version: the output contract only.
+
+    No input schema on purpose: MLflow enforces one on every predict, which drops the columns it does
+    not list and refuses inputs the model rates today (numerics read by pd.read_sql as Decimal or as
+    all-NULL object columns, categorical dtypes); the model's own model_matrix does those conversions.
+    """
+    from mlflow.models import ModelSignature
+    from mlflow.types import DataType
+    from mlflow.types.schema import Array, ColSpec, Schema
+
+    return ModelSignature(inputs=None, outputs=Schema([
+        ColSpec(DataType.double, "pd_12m"), ColSpec(DataType.long, "score"),
+        ColSpec(DataType.string, "rating_grade"), ColSpec(Array(DataType.string), "reason_codes"),
+    ]))
+
+
 def reason_code_map(config: dict[str, Any], features: list[str]) -> dict[str, str]:
     """feature -> reason code; features missing from the dictionary get their own upper-cased name."""
     by_feature = {v["feature"]: code for code, v in config.get("codes", {}).items()}

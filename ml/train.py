@@ -262,6 +262,7 @@ def register_chosen(evaluation: dict[str, Any]) -> dict[str, Any]:
     import mlflow
 
     from ml import registry
+    from ml.pyfunc_model import model_signature
     from ml.tracking import configure_mlflow, model_name
 
     configure_mlflow()
@@ -271,7 +272,7 @@ def register_chosen(evaluation: dict[str, Any]) -> dict[str, Any]:
     with mlflow.start_run(run_id=evaluation["run_id"]):
         info = mlflow.pyfunc.log_model(
             name="model", python_model=build_pyfunc(model), pip_requirements=pip_requirements(),
-            registered_model_name=name,
+            registered_model_name=name, signature=model_signature(),
         )
     version = str(info.registered_model_version)
     h = summary["holdout"]
@@ -327,6 +328,7 @@ def run_byo(train_file: str, valid_file: str, target: str, id_column: str | None
     import mlflow
 
     from ml.evaluate import discrimination
+    from ml.pyfunc_model import model_signature
     from ml.tracking import configure_mlflow
 
     train, valid = read_table(train_file), read_table(valid_file)
@@ -372,7 +374,7 @@ def run_byo(train_file: str, valid_file: str, target: str, id_column: str | None
         mlflow.log_param("chosen", chosen)
         mlflow.log_metrics({k: metrics[k] for k in ("auc", "gini", "ks", "brier")})
         mlflow.pyfunc.log_model(name="model", python_model=build_pyfunc(models[chosen]),
-                                pip_requirements=pip_requirements())
+                                pip_requirements=pip_requirements(), signature=model_signature())
     ids = valid[id_column] if id_column else pd.Series(np.arange(len(valid)), name="row")
     out = pd.DataFrame({ids.name: ids.to_numpy(), "pd": pd_valid})
     if str(predictions_out).lower().endswith((".parquet", ".pq")):

@@ -15,6 +15,7 @@ import yaml
 from common.paths import CONFIG_DIR
 from common.scratch import create_database, drop_database
 from ml import dataset, registry, train
+from ml.pyfunc_model import OUTPUT_COLUMNS
 from ml.synthetic import synthetic_frame, write_synthetic_marts
 
 CUSTOMERS, SNAPSHOTS, BLOCK = 1500, 14, 600
@@ -105,6 +106,10 @@ def test_training_on_a_sample_logs_rows_and_rates_and_stays_calibrated(marts_url
     assert metrics["train_default_rate"] == pytest.approx(book_fit[dataset.TARGET].mean(), rel=0.15)
     assert sample_fit[dataset.TARGET].mean() > 1.5 * book_fit[dataset.TARGET].mean()
     assert 0.7 <= metrics["holdout_calibration_ratio"] <= 1.4
+
+    # the version documents its output contract, and enforces no input schema
+    signature = mlflow.models.get_model_info(f"models:/crm_credit_pd/{out['version']}").signature
+    assert signature.inputs is None and signature.outputs.input_names() == OUTPUT_COLUMNS
 
     # the logged holdout is the sampled one, and the gate rates it through the registered pyfunc
     holdout = registry.holdout_of(out["version"])
