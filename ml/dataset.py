@@ -94,7 +94,6 @@ def model_matrix(frame: pd.DataFrame, spec: FeatureSpec, columns: list[str] | No
 
 WEIGHT = "sample_weight"
 HASH_SPACE = 2**32  # customer hash: the first 32 bits of md5(customer_id), in SQL and in Python alike
-SLICES = ("fit", "calibration", "holdout")
 SAMPLE_DEFAULTS = {"max_fit_rows": 500_000, "max_calibration_rows": 200_000, "max_holdout_rows": 300_000,
                    "chunk_rows": 100_000}
 
@@ -254,7 +253,8 @@ def drop_in_default(frame: pd.DataFrame, config: dict[str, Any] | None = None) -
 
 
 def compact(frame: pd.DataFrame, spec: FeatureSpec | None = None) -> pd.DataFrame:
-    """Training columns only, in compact dtypes: float32 numerics, categorical categoricals, int8 flags."""
+    """Training columns only, in compact dtypes: float32 numerics, category dtype for categoricals, int8
+    flags and labels."""
     spec = spec or feature_spec()
     data: dict[str, Any] = {}
     for col in [*KEY, *spec.names, "in_default", TARGET, WEIGHT]:
@@ -350,8 +350,8 @@ def _chunk_frame(rows: list[tuple], columns: list[str], spec: FeatureSpec) -> pd
             data[name] = np.array(values, dtype="datetime64[D]")
         elif name in spec.numeric:
             data[name] = np.array(values, dtype=np.float32)
-        elif name in spec.categorical:
-            data[name] = np.array(values, dtype=object)
+        elif name in spec.categorical:  # Arrow-backed strings until the concatenated frame gets categories
+            data[name] = pd.array(values, dtype="str")
         else:
             data[name] = np.array(values, dtype=np.int8)
     return pd.DataFrame(data)
