@@ -113,8 +113,8 @@
         delete from {{ this }}
         where
             as_of_date < (
-                select max(selected.as_of_date) - {{ days | int }}
-                from {{ ref('int_snapshot_dates_selected') }} as selected
+                select max(as_of_date) - {{ days | int }}
+                from {{ ref('int_snapshot_dates_selected') }}
             )
             and as_of_date
             != cast(date_trunc('month', as_of_date) + interval '1 month - 1 day' as date)

@@ -8,8 +8,24 @@
 -- window or are still open are kept (a paid invoice unchanged for 12 months is dropped early).
 with
 
+-- the snapshot dates, and the dates 3 months earlier that only feed the utilisation trend: for
+-- those only the open balance is needed, so paid invoices (open balance 0) are left out there
 evaluation_dates as (
-    {{ evaluation_dates([3]) }}
+    select
+        evaluation_date,
+        bool_or(is_snapshot_date) as is_snapshot_date
+    from (
+        select
+            as_of_date as evaluation_date,
+            true as is_snapshot_date
+        from {{ ref('int_snapshot_dates_selected') }}
+        union all
+        select
+            {{ months_before('as_of_date', 3) }} as evaluation_date,
+            false as is_snapshot_date
+        from {{ ref('int_snapshot_dates_selected') }}
+    ) as dates
+    group by evaluation_date
 ),
 
 invoice_history as (
@@ -27,6 +43,7 @@ credit_note_history as (
 invoices as (
     select
         evaluation_dates.evaluation_date,
+        evaluation_dates.is_snapshot_date,
         invoice_history.invoice_id,
         invoice_history.account_id,
         invoice_history.issue_date,
@@ -40,6 +57,7 @@ invoices as (
             and invoice_history.issue_date <= evaluation_dates.evaluation_date
     where
         invoice_history.status != 'cancelled'
+        and (evaluation_dates.is_snapshot_date or invoice_history.status != 'paid')
         -- paid and unchanged for 12 months: outside every window (keeps history builds small)
         and not (
             invoice_history.status = 'paid'
@@ -111,6 +129,7 @@ balances as (
 aged as (
     select
         evaluation_date,
+        is_snapshot_date,
         invoice_id,
         account_id,
         issue_date,
@@ -134,6 +153,7 @@ aged as (
 
 select
     evaluation_date,
+    is_snapshot_date,
     invoice_id,
     account_id,
     issue_date,

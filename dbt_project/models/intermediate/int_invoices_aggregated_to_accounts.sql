@@ -17,6 +17,7 @@ dpd_reached as (
 select
     evaluation_date,
     account_id,
+    bool_or(is_snapshot_date) as is_snapshot_date,
     coalesce(max(days_past_due), 0) as dpd_current,
     {%- for months in [3, 6, 12] %}
         coalesce(
