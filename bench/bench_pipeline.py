@@ -17,6 +17,14 @@ process; the PostgreSQL server's memory is bounded by its own settings and not i
   storage         what one more day of history adds to each warehouse schema (the last daily run;
                   intermediate tables are rebuilt by every run and not counted)
 
+Daily runs on databases that are already loaded (e.g. kept by `bench_ingest.py --keep`):
+
+    python -m ingest.simulate --customers 1000000 --start 2024-01-01 --end 2026-01-01   # one day further
+    python bench/bench_pipeline.py --existing bench_ingest --mlflow-uri sqlite:///<store with a @champion>
+
+runs the daily run(s) for the days after the loaded raw data (the first dbt run builds the staging
+tables from raw: measured as its own stage), with the champion of the given MLflow store.
+
 The databases (bench_pipe_<n>_crm / _finance / _warehouse) are created fresh on the server of
 TEST_WAREHOUSE_URL, else 127.0.0.1:5432, else the embedded one, and dropped unless --keep. The
 training uses the model config with `split.warmup_months` set to `--warmup-months` (default 2): 24
@@ -178,7 +186,13 @@ def main() -> None:  # noqa: PLR0915 - one linear script of stages
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--skip-baselines", action="store_true", help="no bare COPY / pandas comparison")
     parser.add_argument("--keep", action="store_true", help="keep the databases and the MLflow store")
+    parser.add_argument("--existing", metavar="PREFIX",
+                        help="daily runs only, on the loaded databases PREFIX_crm / _finance / _warehouse")
+    parser.add_argument("--mlflow-uri", help="with --existing: the MLflow store holding a @champion")
     args = parser.parse_args()
+    if args.existing:
+        existing_daily_runs(args)
+        return
 
     # the last simulated day is rated by the last daily run; everything before the first daily day is
     # the initial load
@@ -197,6 +211,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script of stages
         "CRM_RISK_CONFIG_DIR": str(_model_config(args.warmup_months)),
     })
     migrate(urls["warehouse"])
+    print(f"databases {', '.join(names.values())}; state (MLflow store, dbt, data docs) in {state}", flush=True)
     stages = Stages()
     summary: dict[str, Any] = {"customers": args.customers, "months": args.months, "start": str(args.start),
                                "first_daily_day": str(first_day), "last_day": str(end),
@@ -264,7 +279,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script of stages
         compare = _feature_comparison()
         if compare is not None:
             summary["feature_build_vs_pandas"] = stages.run(
-                "baseline: feature build, dbt vs plain pandas", lambda: compare(urls["warehouse"], first_day))
+                "baseline: feature build, dbt vs plain pandas", lambda: compare(urls["warehouse"], first_day, runs=1))
 
     if args.backfill_days:
         days = [first_day + dt.timedelta(days=n) for n in range(1, args.backfill_days + 1)]
@@ -296,6 +311,60 @@ def main() -> None:  # noqa: PLR0915 - one linear script of stages
         for name in names.values():
             drop_database(admin, name)
         shutil.rmtree(state, ignore_errors=True)
+    print(json.dumps(summary, default=str))
+
+
+def existing_daily_runs(args: argparse.Namespace) -> None:
+    """--existing: the daily run(s) after the loaded raw data of existing databases."""
+    admin = server_url()
+    base = admin.rsplit("/", 1)[0]
+    urls = {role: f"{base}/{args.existing}_{role}" for role in ("crm", "finance", "warehouse")}
+    state = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    os.environ.pop("WAREHOUSE_URL", None)
+    os.environ.update({
+        "AIRFLOW_CONN_WAREHOUSE": urls["warehouse"], "AIRFLOW_CONN_CRM_SOURCE": urls["crm"],
+        "AIRFLOW_CONN_FINANCE_SOURCE": urls["finance"], "CRM_RISK_STATE_DIR": str(state),
+        "MLFLOW_TRACKING_URI": args.mlflow_uri or f"sqlite:///{state / 'mlflow.db'}",
+    })
+    migrate(urls["warehouse"])
+    with transaction(urls["warehouse"]) as cur:
+        cur.execute("select max(interval_end)::date from audit.batch_counts")
+        first_day = cur.fetchone()[0]
+        cur.execute("select count(*) from raw_crm.accounts")
+        accounts = int(cur.fetchone()[0])
+    stages = Stages()
+    summary: dict[str, Any] = {"existing": args.existing, "accounts_in_raw": accounts,
+                               "first_daily_day": str(first_day), "backfill_days": args.backfill_days}
+    print(f"databases {', '.join(urls)} of {args.existing}; first daily day {first_day}; state in {state}",
+          flush=True)
+    from common.transform import build_snapshot
+
+    with transaction(urls["warehouse"]) as cur:
+        cur.execute("select to_regclass('staging.stg_finance__invoice_history') is not null")
+        staged = cur.fetchone()[0]
+    if not staged:
+        day = first_day - dt.timedelta(days=1)
+        stages.run(f"initial feature build {day} (staging tables from all raw)", lambda: build_snapshot(day),
+                   rows=lambda _: _feature_rows(urls["warehouse"], day))
+    storage: dict[str, dict[str, int]] = {}
+    days = [first_day + dt.timedelta(days=n) for n in range(args.backfill_days + 1)]
+    for day in days:
+        before = schema_sizes(urls["warehouse"])
+        per_task = stages.run(f"daily run {day} (extract -> gates -> dbt -> score -> ratings -> warnings)",
+                              lambda d=day: daily_run(d, stages, "daily"),
+                              rows=lambda _, d=day: _feature_rows(urls["warehouse"], d))
+        after = schema_sizes(urls["warehouse"])
+        storage = {"added": {s: after[s] - before[s] for s in SCHEMAS if s != "intermediate"}, "total": after}
+        summary.setdefault("daily_run_seconds_by_task", {})[str(day)] = per_task
+    summary["storage_bytes_added_by_one_day"] = storage["added"]
+    summary["storage_bytes_added_by_one_day_total"] = sum(storage["added"].values())
+    summary["storage_bytes_total"] = sum(storage["total"].values())
+    summary["storage_bytes_by_schema"] = storage["total"]
+    summary["stages"] = stages.rows
+    results = Path(__file__).resolve().parent / "results"
+    results.mkdir(exist_ok=True)
+    (results / f"bench_pipeline_{args.existing}.json").write_text(json.dumps(summary, indent=2, default=str))
+    _print_table(summary)
     print(json.dumps(summary, default=str))
 
 
