@@ -127,6 +127,21 @@ def copy_as_before(url: str, as_of_date: date) -> float:
     return seconds
 
 
+def vacuum(url: str) -> float:
+    """VACUUM (ANALYZE) the versions and the full-copy table; returns seconds."""
+    from common.warehouse import connect
+
+    conn = connect(url)
+    conn.autocommit = True  # vacuum cannot run inside a transaction
+    try:
+        start = time.perf_counter()
+        with conn.cursor() as cur:
+            cur.execute(f"vacuum (analyze) ratings.customer_rating_versions, ratings.rated_dates, {OLD_TABLE}")
+        return time.perf_counter() - start
+    finally:
+        conn.close()
+
+
 def _timed(url: str, query: str, params: tuple = (), repeat: int = 3) -> dict:
     """Best wall time of `repeat` runs (the first warms the cache) and what the query returned."""
     from common.warehouse import transaction
@@ -216,6 +231,9 @@ def main() -> None:
     parser.add_argument("--model", choices=["train", "champion"], default="train")
     parser.add_argument("--change-share", type=float, default=0.02,
                         help="share of customers whose snapshot changes on the quiet day")
+    parser.add_argument("--vacuum", action="store_true",
+                        help="vacuum (analyze) the ratings after each date, as autovacuum would in the day between"
+                             " two publishes (bytes added are measured before it)")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     args = parser.parse_args()
 
@@ -257,7 +275,7 @@ def main() -> None:
         print(f"quiet day {quiet}: snapshot of {dates[-1]} with {redrawn:,} customers changed"
               f" ({time.perf_counter() - start:.0f} s)", flush=True)
         figures: dict = {"customers": args.customers, "chunk_size": args.chunk_size, "model_version": model.version,
-                         "change_share": args.change_share, "dates": []}
+                         "change_share": args.change_share, "vacuum_between_dates": args.vacuum, "dates": []}
         for d in [*dates, quiet]:
             before = storage_bytes(url)
             marks: dict[str, float] = {}
@@ -271,6 +289,7 @@ def main() -> None:
             copy_seconds = copy_as_before(url, d)
             after = storage_bytes(url)
             added = {k: after[k] - before[k] for k in after}
+            vacuum_seconds = vacuum(url) if args.vacuum else None
             print(
                 f"{d}: {result.rows_scored:,} rows in {total:.1f} s = {result.rows_scored / total:,.0f} rows/s"
                 f" (score+stage {staged:.1f} s = {result.rows_scored / staged:,.0f} rows/s,"
@@ -299,6 +318,7 @@ def main() -> None:
                 "ratings_changed": result.ratings_changed, "versions_added": result.versions_added,
                 "bytes_added_versions": added["versions"], "bytes_added_full_copy": added["full_copy"],
                 "full_copy_insert_seconds": round(copy_seconds, 2),
+                "vacuum_seconds": round(vacuum_seconds, 2) if vacuum_seconds is not None else None,
                 "publish_ratings_vs_full_copy_insert": round(ratings_seconds / copy_seconds, 2) if copy_seconds else None,
             })
         figures["storage_bytes"] = storage_bytes(url)
