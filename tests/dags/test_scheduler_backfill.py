@@ -34,7 +34,7 @@ CUSTOMERS = 300
 VOLATILE = {"_extracted_at", "rejected_at", "loaded_at", "scored_at", "computed_at", "run_id", "published_at"}
 PER_TABLE_VOLATILE = {"ratings.credit_warnings": {"warning_id"}}  # identity: numbered in publish order
 COMPARED_SCHEMAS = ("raw_crm", "raw_finance", "quarantine", "marts", "snapshots", "ratings")
-COMPARED_TABLES = ("audit.batch_counts",)
+COMPARED_TABLES = ("audit.batch_counts", "ratings.customer_ratings")  # a view over the versions
 
 
 def _exec(url: str, sql: str, params: tuple = ()) -> list[tuple]:

@@ -336,7 +336,7 @@ def test_write_back_interrupted_inside_the_publish_transaction_leaves_the_publis
     with holding(url, "lock table ratings.warning_observations in share mode") as blocker, \
             victim(SCORE, AS_OF.isoformat(), run_id, log=log) as child:
         pid = waiting_backend(url, "delete from ratings.warning_observations%", child, log)
-        assert holds_write_lock(url, pid, "ratings.customer_ratings")
+        assert holds_write_lock(url, pid, "ratings.customer_rating_versions")
         assert holds_write_lock(url, pid, "ratings.model_monitoring")
         inject(fault, url, child, pid, blocker)
 
