@@ -50,20 +50,32 @@ def _top_indices(contributions: np.ndarray, k: int, min_effect: float) -> tuple[
     """Per row, the column indices of the k largest contributions above min_effect, largest first
     (ties: lower column first, as a stable sort), and how many of the k qualify (a prefix per row).
 
-    k passes of a row-wise argmax over the (few) features: cheaper than sorting every row.
+    k selection passes instead of sorting every row. Each pass works in the layout the contributions
+    come in: row-wise argmax for row-major arrays (tree paths), whole-row vector operations per feature
+    for column-major ones (the scorecard's points), whichever avoids a transposing copy.
     """
-    n = contributions.shape[0]
+    n, m = contributions.shape
     # below the threshold (and NaN) can never be a reason: out of the race from the start
     work = np.where(contributions > min_effect, contributions, -np.inf)
     rows = np.arange(n)
     idx = np.empty((n, k), dtype=np.intp)
     n_keep = np.zeros(n, dtype=np.intp)
+    by_feature = work.flags.f_contiguous and not work.flags.c_contiguous
+    if by_feature:
+        work = work.T  # (features x rows), C-contiguous: no copy
+        best = np.empty(n, dtype=np.intp)
     for j in range(k):
-        best = work.argmax(axis=1)  # first maximum: the lower column wins a tie
-        found = work[rows, best] > -np.inf
+        if by_feature:
+            top = work.max(axis=0)
+            for col in range(m - 1, -1, -1):  # descending, so the lowest column reaching the maximum wins
+                best[work[col] == top] = col
+            work[best, rows] = -np.inf
+        else:
+            best = work.argmax(axis=1)  # first maximum: the lower column wins a tie
+            top = work[rows, best]
+            work[rows, best] = -np.inf
         idx[:, j] = best
-        n_keep += found
-        work[rows, best] = -np.inf
+        n_keep += top > -np.inf
     return idx, n_keep
 
 

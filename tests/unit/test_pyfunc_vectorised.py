@@ -89,10 +89,12 @@ def test_vectorised_rating_equals_the_row_by_row_reference(fitted, name):
     assert lengths.nunique() >= 3 and got["rating_grade"].eq("D").sum() > 10
 
 
+@pytest.mark.parametrize("layout", ["C", "F"])  # row-major (tree paths) and column-major (scorecard points)
 @pytest.mark.parametrize("top_n", [1, 3, 4, 7])
-def test_reason_codes_match_the_reference_on_ties_nan_and_sizes(top_n):
+def test_reason_codes_match_the_reference_on_ties_nan_and_sizes(top_n, layout):
     rng = np.random.default_rng(top_n)
     contrib = rng.choice([-1.0, 0.0, 1e-7, 0.5, 0.5, 2.0, np.nan], size=(400, 6))  # many ties
+    contrib = np.asarray(contrib, order=layout)
     codes = np.array(list("ABCDEF"), dtype=object)
     got = top_reasons(contrib, codes, top_n)
     assert got == reference_reasons(contrib, codes, top_n)
