@@ -506,8 +506,12 @@ def load_batch(source: SourceSpec, spec: TableSpec, start: dt.datetime, end: dt.
         cur.execute("select pg_advisory_xact_lock(hashtext(%s))", (spec.raw_table,))
         _clear_overlaps(cur, spec, batch_id, start, end, replace_overlapping)
         _delete_batches(cur, spec, [batch_id], [start])
-        stamp = "%Y-%m-%d %H:%M:%S+00"
-        extracted_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        stamp = "%Y-%m-%d %H:%M:%S.%f+00"
+        # the server's clock, read while this transaction holds the table's lock: the batches of one
+        # table are stamped in commit order, whatever the clocks of the workers, which is what the
+        # incremental dbt build relies on (it reads the rows stamped after its last run)
+        cur.execute("select clock_timestamp()")
+        extracted_at = cur.fetchone()[0].astimezone(dt.UTC)
         batch_values = {"_batch_id": batch_id, "_extracted_at": extracted_at, "_interval_start": start,
                         "_interval_end": end}
         _set_batch_columns(cur, {name: value if isinstance(value, str) else value.astimezone(dt.UTC).strftime(stamp)
@@ -515,9 +519,8 @@ def load_batch(source: SourceSpec, spec: TableSpec, start: dt.datetime, end: dt.
         # rows in canonical form travel in binary, with the batch columns as constants (the same values
         # the column defaults give the rows sent as text)
         binary_ok = all(pgbinary.supports(t) for t in spec.columns.values())
-        batch_cells = pgbinary.constant_cells([  # to the second, as the settings above carry them
-            (value.replace(microsecond=0) if isinstance(value, dt.datetime) else value, BATCH_COLUMNS[name])
-            for name, value in batch_values.items()])
+        batch_cells = pgbinary.constant_cells([  # to the microsecond, as the settings above carry them
+            (value, BATCH_COLUMNS[name]) for name, value in batch_values.items()])
         deferred = _defer_indexes(cur, spec, batch_id)
         phases["setup"] += clock() - mark
         keys: list[pa.Array] = []
