@@ -17,7 +17,7 @@
 
     A full refresh (the history build) derives every version from raw. An incremental run (the
     daily build) reads only the raw batches loaded since the last run (_extracted_at after the
-    table's newest source_extracted_at, passed as a literal so that the BRIN index on raw is used;
+    table's newest source_extracted_at, passed as a literal so that the index on raw is used;
     the loader stamps the batches of one table with the server's clock while it holds the table's
     lock, so in commit order) and recomputes the versions of the keys they touch: the keys of
     their rows, and the keys of versions that came from an interval those batches reload or cover.
