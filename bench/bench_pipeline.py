@@ -261,6 +261,17 @@ def main() -> None:  # noqa: PLR0915 - one linear script of stages
     trained = stages.run("training (training set, candidates, registry, gate)",
                          lambda: train_and_register(as_of_date=history_day))
     summary["training"] = {k: trained.get(k) for k in ("version", "chosen", "holdout_auc", "psi", "aliases")}
+    if "champion" not in (trained.get("aliases") or []):
+        # 24 months leave the first snapshots with short look-back windows, so the promotion gate may
+        # refuse the first model (usually on PSI). The bench measures throughput: it promotes the version
+        # as a model owner would override the gate, and says so.
+        from ml import registry
+
+        registry.promote(str(trained["version"]), reason="benchmark run: throughput, not model quality",
+                         actor="bench_pipeline", force=True)
+        summary["training"]["forced_promotion"] = (trained.get("gate") or {}).get("failures")
+        print(f"   promotion gate refused version {trained['version']} "
+              f"({summary['training']['forced_promotion']}): promoted with force for the benchmark", flush=True)
 
     storage: dict[str, dict[str, int]] = {}
     pipeline_seconds: list[float] = []
