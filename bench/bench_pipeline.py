@@ -189,6 +189,8 @@ def main() -> None:  # noqa: PLR0915 - one linear script of stages
     parser.add_argument("--existing", metavar="PREFIX",
                         help="daily runs only, on the loaded databases PREFIX_crm / _finance / _warehouse")
     parser.add_argument("--mlflow-uri", help="with --existing: the MLflow store holding a @champion")
+    parser.add_argument("--first-day", type=dt.date.fromisoformat,
+                        help="with --existing: rerun from this day (default: the day after the loaded data)")
     args = parser.parse_args()
     if args.existing:
         existing_daily_runs(args)
@@ -352,7 +354,7 @@ def existing_daily_runs(args: argparse.Namespace) -> None:
     migrate(urls["warehouse"])
     with transaction(urls["warehouse"]) as cur:
         cur.execute("select max(interval_end)::date from audit.batch_counts")
-        first_day = cur.fetchone()[0]
+        first_day = args.first_day or cur.fetchone()[0]
         cur.execute("select count(*) from raw_crm.accounts")
         accounts = int(cur.fetchone()[0])
     stages = Stages()
