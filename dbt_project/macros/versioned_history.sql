@@ -44,7 +44,8 @@
         ) -%}
     {%- endfor -%}
     {%- set since_last_run = '' -%}
-    {%- if is_incremental() -%}
+    {#- execute: false while dbt parses, and in the linter's templater (no database) -#}
+    {%- if is_incremental() and execute -%}
         {%- set watermark = run_query(
             "select coalesce(max(source_extracted_at), '-infinity')::text from " ~ this
         ).columns[0].values()[0] -%}
