@@ -29,38 +29,13 @@ import os
 import resource
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-class PeakRss:
-    """Samples this process's resident set size in a thread; .peak is the maximum seen (bytes)."""
-
-    def __init__(self, interval: float = 0.05) -> None:
-        import psutil
-
-        self.proc, self.interval, self.peak = psutil.Process(), interval, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.proc.memory_info().rss)
-            time.sleep(self.interval)
-
-    def __enter__(self) -> PeakRss:
-        self.base = self.proc.memory_info().rss
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.proc.memory_info().rss)
+from bench.memory import PeakRss  # noqa: E402
 
 
 def _rows_per_second(fn, frame, repeat: int = 5) -> tuple[float, float]:

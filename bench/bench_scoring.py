@@ -27,7 +27,6 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from datetime import date, timedelta
@@ -35,8 +34,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import psutil  # noqa: E402
 
+from bench.memory import PeakRss  # noqa: E402
 from common.scratch import create_database, drop_database, server_url  # noqa: E402
 
 SQL_TYPES = {"numeric": "double precision", "categorical": "text", "flag": "integer", "date": "date"}
@@ -197,30 +196,6 @@ def champion(kind: str):
         print(f"trained and registered version {out['version']} ({out['chosen']}) in "
               f"{time.perf_counter() - start:.0f} s", flush=True)
     return load_champion()
-
-
-class PeakRss:
-    """Samples this process's resident set size in a thread; .peak is the maximum seen."""
-
-    def __init__(self, interval: float = 0.05) -> None:
-        self.proc, self.interval, self.peak = psutil.Process(), interval, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.proc.memory_info().rss)
-            time.sleep(self.interval)
-
-    def __enter__(self) -> PeakRss:
-        self.base = self.proc.memory_info().rss
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.proc.memory_info().rss)
 
 
 def main() -> None:
