@@ -323,15 +323,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script of stages
 
     # one more day of history: what the last daily run added (the first one after the history build also
     # replaces the history build's intermediate tables and leaves no steady-state figure on its own)
-    summary["storage_bytes_added_by_one_day"] = storage["added"]
-    summary["storage_bytes_added_by_one_day_total"] = sum(storage["added"].values())
-    summary["storage_bytes_total"] = sum(storage["total"].values())
-    summary["storage_bytes_by_schema"] = storage["total"]
-    summary["stages"] = stages.rows
-    results = Path(__file__).resolve().parent / "results"
-    results.mkdir(exist_ok=True)
-    (results / f"bench_pipeline_{args.customers}.json").write_text(json.dumps(summary, indent=2, default=str))
-    _print_table(summary)
+    _finish(summary, storage, stages, f"bench_pipeline_{args.customers}.json")
     if not args.keep:
         for name in names.values():
             drop_database(admin, name)
@@ -381,6 +373,12 @@ def existing_daily_runs(args: argparse.Namespace) -> None:
         after = schema_sizes(urls["warehouse"])
         storage = {"added": {s: after[s] - before[s] for s in SCHEMAS if s != "intermediate"}, "total": after}
         summary.setdefault("daily_run_seconds_by_task", {})[str(day)] = per_task
+    _finish(summary, storage, stages, f"bench_pipeline_{args.existing}.json")
+    print(json.dumps(summary, default=str))
+
+
+def _finish(summary: dict[str, Any], storage: dict[str, dict[str, int]], stages: Stages, filename: str) -> None:
+    """Add the last daily run's storage and the stage rows to the summary, write it, print the table."""
     summary["storage_bytes_added_by_one_day"] = storage["added"]
     summary["storage_bytes_added_by_one_day_total"] = sum(storage["added"].values())
     summary["storage_bytes_total"] = sum(storage["total"].values())
@@ -388,9 +386,8 @@ def existing_daily_runs(args: argparse.Namespace) -> None:
     summary["stages"] = stages.rows
     results = Path(__file__).resolve().parent / "results"
     results.mkdir(exist_ok=True)
-    (results / f"bench_pipeline_{args.existing}.json").write_text(json.dumps(summary, indent=2, default=str))
+    (results / filename).write_text(json.dumps(summary, indent=2, default=str))
     _print_table(summary)
-    print(json.dumps(summary, default=str))
 
 
 def _count(url: str, table: str) -> int:
