@@ -5,7 +5,7 @@
 Sets up a throw-away warehouse database (on TEST_WAREHOUSE_URL, else 127.0.0.1:5432, else the embedded
 server), fills marts.customer_features with synthetic customers, trains and registers a real champion
 in a temporary MLflow store (ml.train.train_and_register; --model champion uses the configured
-store's @champion instead), then times ml.publish.score_and_publish for --dates dates 30 days apart
+store's @champion instead), then times ratings.publish.score_and_publish for --dates dates 30 days apart
 (the second exercises the change rules and the warning-episode rebuild), then for a quiet day: the day
 after the last date, whose snapshot repeats the day before except for --change-share of the customers.
 Peak memory is the resident set size of this process sampled every 50 ms while publishing, minus the
@@ -185,7 +185,7 @@ def read_timings(url: str, as_of_date: date, latest: date, customer: str) -> dic
 
 
 def champion(kind: str):
-    from ml.publish import load_champion
+    from ratings.publish import load_champion
 
     if kind == "train":
         from ml.synthetic import synthetic_frame
@@ -217,13 +217,13 @@ def main() -> None:
         os.environ.update(CRM_RISK_STATE_DIR=str(tmp / "state"), MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}",
                           MLFLOW_ARTIFACT_ROOT=str(tmp / "artifacts"))
 
-    import ml.publish
+    import ratings.publish
     from common.migrate import migrate
-    from ml.publish import score_and_publish
+    from ratings.publish import score_and_publish
 
     # time the ratings step of the publish transaction (the versions update) apart from the rest
     versions_seconds: list[float] = []
-    publish_versions = ml.publish.publish_versions
+    publish_versions = ratings.publish.publish_versions
 
     def timed_publish_versions(*args, **kwargs):
         start = time.perf_counter()
@@ -232,7 +232,7 @@ def main() -> None:
         finally:
             versions_seconds.append(time.perf_counter() - start)
 
-    ml.publish.publish_versions = timed_publish_versions
+    ratings.publish.publish_versions = timed_publish_versions
 
     admin = server_url()
     name = f"bench_ratings_{uuid.uuid4().hex[:8]}"

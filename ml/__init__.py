@@ -1,1 +1,1 @@
-"""Credit models: training, evaluation, registry, scoring, ratings, limits and warnings."""
+"""Credit models: training set, candidates, evaluation, registry and promotion gate, scoring model, rating scale."""

@@ -141,7 +141,7 @@ def ensure_champion(day: date, run_id: str) -> dict:
 def score(day: date, run_id: str) -> dict:
     """Score the snapshot with @champion, gate the ratings, publish ratings, warnings, monitoring."""
     from expectations.gate import run_gate
-    from ml.publish import score_and_publish
+    from ratings.publish import score_and_publish
 
     def ratings_gate(**kwargs: Any) -> Any:
         return run_gate("ratings", as_of_date=day, run_id=run_id, **kwargs)
@@ -174,7 +174,7 @@ def alert(day: date, run_id: str) -> int:
     row says so: they are in ratings.credit_warnings either way.
     """
     from common.config import load_config
-    from ml.notify import new_critical_warnings, send_new_critical_warnings
+    from ratings.notify import new_critical_warnings, send_new_critical_warnings
 
     conn_id = (load_config("warnings").get("alerting") or {}).get("smtp_conn_id", "smtp_default")
     with recorded(run_id, DAG_ID, "alert_critical_warnings", day) as rec:

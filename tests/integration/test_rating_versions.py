@@ -2,7 +2,7 @@
 
 ratings.customer_rating_versions holds one row per customer and run of rated dates with the same
 rating; ratings.customer_ratings (a view) expands them over ratings.rated_dates. These tests publish
-hand-made staged rows with ml.publish.publish_versions (the ratings step of the publish transaction)
+hand-made staged rows with ratings.publish.publish_versions (the ratings step of the publish transaction)
 and compare with a reference computed in Python from the final rows of every date, as if every date
 had been published once, in date order, into a table with one row per customer and date.
 """
@@ -18,7 +18,7 @@ from decimal import Decimal
 import pytest
 
 from common.warehouse import transaction
-from ml.publish import OPEN_END, RATED_VALUE_COLUMNS, StageResult, publish_versions
+from ratings.publish import OPEN_END, RATED_VALUE_COLUMNS, StageResult, publish_versions
 
 DATES = [date(2026, 3, 1) + timedelta(days=i) for i in range(6)]
 VALUES = ", ".join(RATED_VALUE_COLUMNS)

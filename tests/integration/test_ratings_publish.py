@@ -15,8 +15,8 @@ from sklearn.linear_model import LogisticRegression
 
 from common.config import load_config
 from common.warehouse import copy_rows, transaction
-from ml.publish import Champion, load_champion, score_and_publish
 from ml.scale import load_master_scale, score_for_pd
+from ratings.publish import Champion, load_champion, score_and_publish
 
 MODEL_NAME = "crm_credit_pd"
 MODEL_FEATURES = ["dpd_current", "limit_utilisation", "share_paid_late_12m", "complaint_count_3m",

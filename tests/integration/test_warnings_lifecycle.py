@@ -9,7 +9,7 @@ import psycopg2
 import pytest
 
 from common.warehouse import transaction
-from ml.publish import Champion, score_and_publish
+from ratings.publish import Champion, score_and_publish
 from tests.integration.test_ratings_publish import load_features, rows
 
 D1, D2, D3 = date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)

@@ -109,7 +109,7 @@ def test_a_malicious_name_in_sources_yml_stops_the_simulator_ddl_too(planted_con
 
 
 def test_a_malicious_feature_name_stops_scoring_before_any_sql(planted_config):
-    from ml.publish import score_and_publish
+    from ratings.publish import score_and_publish
 
     def plant(cfg: dict) -> None:
         cfg["features"][0]["name"] = "dpd_current; drop table x"
@@ -135,7 +135,7 @@ def test_a_malicious_band_column_in_quality_yml_is_refused_before_the_gate_queri
 # Modules that turn config names into SQL, and the helper each must call.
 CONFIG_TO_SQL = {
     "ingest/sources.py": {"identifier", "qualified", "column_type"},
-    "ml/publish.py": {"identifier"},
+    "ratings/publish.py": {"identifier"},
     "expectations/parameters.py": {"identifier"},
 }
 

@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.limits import decide, load_limit_policy, recommended_limits
-from ml.monitoring import grade_distribution, psi
-from ml.publish import RatingContext, _pg_text_array, check_predictions, rate_frame
 from ml.scale import load_master_scale
-from ml.segments import load_segments, segment_for_grade
-from ml.warnings_rules import evaluate_rules, load_rules, ref_column
+from ratings.limits import decide, load_limit_policy, recommended_limits
+from ratings.monitoring import grade_distribution, psi
+from ratings.publish import RatingContext, _pg_text_array, check_predictions, rate_frame
+from ratings.segments import load_segments, segment_for_grade
+from ratings.warnings_rules import evaluate_rules, load_rules, ref_column
 
 
 @pytest.fixture(scope="module")

@@ -31,11 +31,11 @@ from psycopg2 import sql
 from common.config import load_config
 from common.sql_identifiers import identifier
 from common.warehouse import WAREHOUSE, connect, connection_url, copy_rows, transaction
-from ml import monitoring
-from ml.limits import LimitPolicy, decide, load_limit_policy, recommended_limits
 from ml.scale import MasterScale, load_master_scale
-from ml.segments import Segment, load_segments, segment_for_grade
-from ml.warnings_rules import (
+from ratings import monitoring
+from ratings.limits import LimitPolicy, decide, load_limit_policy, recommended_limits
+from ratings.segments import Segment, load_segments, segment_for_grade
+from ratings.warnings_rules import (
     EpisodeCounts,
     Rule,
     evaluate_rules,

@@ -1,0 +1,1 @@
+"""Decisioning: rate the book with the champion model, set limits and decisions, raise warnings, publish ratings."""
