@@ -185,7 +185,7 @@ def read_timings(url: str, as_of_date: date, latest: date, customer: str) -> dic
 
 
 def champion(kind: str):
-    from ratings.publish import load_champion
+    from ml.registry import load_champion
 
     if kind == "train":
         from ml.synthetic import synthetic_frame

@@ -99,12 +99,31 @@ def load_version(version: str):
     return mlflow.pyfunc.load_model(f"models:/{_name()}/{version}")
 
 
-def load_champion():
-    """The @champion pyfunc (raises when there is none)."""
+@dataclass(frozen=True)
+class Champion:
+    """The model that scores: its pyfunc plus what the registry records about the version."""
+
+    name: str
+    version: str
+    model: Any
+    train_distribution: dict[str, float] | None = None
+
+
+def train_distribution(tags: dict[str, str]) -> dict[str, float] | None:
+    """The version tag `train_grade_distribution` (JSON {grade: share}, written at training), if any."""
+    raw = tags.get("train_grade_distribution")
+    if not raw:
+        return None
+    return {str(k): float(v) for k, v in json.loads(raw).items()}
+
+
+def load_champion() -> Champion:
+    """The version @champion resolves to, loaded by its number (the number every rating records)."""
     import mlflow.pyfunc
 
-    _client()
-    return mlflow.pyfunc.load_model(f"models:/{_name()}@{CHAMPION}")
+    version = _client().get_model_version_by_alias(_name(), CHAMPION)
+    model = mlflow.pyfunc.load_model(f"models:/{_name()}/{version.version}")
+    return Champion(_name(), str(version.version), model, train_distribution(dict(version.tags or {})))
 
 
 def set_alias(alias: str, version: str, reason: str = "", actor: str | None = None) -> None:

@@ -32,14 +32,6 @@ def psi(actual: dict[str, float], expected: dict[str, float] | None) -> float | 
     return float(np.sum((a - e) * np.log(a / e)))
 
 
-def parse_train_distribution(tag: str | None) -> dict[str, float] | None:
-    """The model version tag `train_grade_distribution` (JSON {grade: share}), if any."""
-    if not tag:
-        return None
-    data = json.loads(tag)
-    return {str(k): float(v) for k, v in data.items()}
-
-
 _LATEST_COHORT_SQL = """
 select max(l.as_of_date)
 from marts.customer_default_labels as l

@@ -31,6 +31,7 @@ from psycopg2 import sql
 from common.config import load_config
 from common.sql_identifiers import identifier
 from common.warehouse import WAREHOUSE, connect, connection_url, copy_rows, transaction
+from ml.registry import Champion, load_champion
 from ml.scale import MasterScale, load_master_scale
 from ratings import monitoring
 from ratings.limits import LimitPolicy, decide, load_limit_policy, recommended_limits
@@ -71,16 +72,6 @@ OPEN_END = date(9999, 12, 31)  # valid_to_date of a version that still holds on 
 RatingsGate = Callable[..., Any]
 
 
-@dataclass(frozen=True)
-class Champion:
-    """The model used to score: a pyfunc plus what the registry says about it."""
-
-    name: str
-    version: str
-    model: Any
-    train_distribution: dict[str, float] | None = None
-
-
 @dataclass
 class PublishResult:
     """What one publish of a date did (returned to the DAG; JSON-friendly via to_dict)."""
@@ -119,33 +110,6 @@ class RatingContext:
     def from_config(cls) -> RatingContext:
         scale = load_master_scale()
         return cls(scale, load_segments(scale=scale), load_limit_policy(scale=scale), load_rules())
-
-
-def _model_name() -> str:
-    try:
-        from ml.tracking import model_name
-
-        return model_name()
-    except ImportError:
-        return str(load_config("model").get("model_name", "crm_credit_pd"))
-
-
-def load_champion(name: str | None = None, alias: str = "champion") -> Champion:
-    """Load models:/<name>@<alias> and the version it resolves to (recorded on every row)."""
-    import mlflow
-    from mlflow import MlflowClient
-
-    try:
-        from ml.tracking import tracking_uri
-
-        mlflow.set_tracking_uri(tracking_uri())
-    except ImportError:
-        pass
-    name = name or _model_name()
-    version = MlflowClient().get_model_version_by_alias(name, alias)
-    model = mlflow.pyfunc.load_model(f"models:/{name}/{version.version}")
-    train = monitoring.parse_train_distribution((version.tags or {}).get("train_grade_distribution"))
-    return Champion(name=name, version=str(version.version), model=model, train_distribution=train)
 
 
 def feature_spec() -> dict[str, str]:

@@ -15,8 +15,9 @@ from sklearn.linear_model import LogisticRegression
 
 from common.config import load_config
 from common.warehouse import copy_rows, transaction
+from ml.registry import Champion, load_champion
 from ml.scale import load_master_scale, score_for_pd
-from ratings.publish import Champion, load_champion, score_and_publish
+from ratings.publish import score_and_publish
 
 MODEL_NAME = "crm_credit_pd"
 MODEL_FEATURES = ["dpd_current", "limit_utilisation", "share_paid_late_12m", "complaint_count_3m",
@@ -149,7 +150,7 @@ def champion_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
 @pytest.fixture
 def champion(champion_store: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> Champion:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", champion_store[0])
-    return load_champion(MODEL_NAME)
+    return load_champion()
 
 
 def _ratings(url: str, d: date) -> list[tuple]:

@@ -11,8 +11,9 @@ from datetime import date
 import pytest
 from aiosmtpd.controller import Controller
 
+from ml.registry import Champion
 from ratings.notify import send_new_critical_warnings
-from ratings.publish import Champion, score_and_publish
+from ratings.publish import score_and_publish
 from tests.integration.test_ratings_publish import load_features
 from tests.integration.test_warnings_lifecycle import CraftedModel, features
 

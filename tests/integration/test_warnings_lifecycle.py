@@ -9,7 +9,8 @@ import psycopg2
 import pytest
 
 from common.warehouse import transaction
-from ratings.publish import Champion, score_and_publish
+from ml.registry import Champion
+from ratings.publish import score_and_publish
 from tests.integration.test_ratings_publish import load_features, rows
 
 D1, D2, D3 = date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)
