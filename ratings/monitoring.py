@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import psycopg2.extensions
 
+from ratings.queries import queries
+
 PSI_FLOOR = 1e-4  # share used for a grade empty on one side, so PSI stays finite
 
 
@@ -32,45 +34,21 @@ def psi(actual: dict[str, float], expected: dict[str, float] | None) -> float | 
     return float(np.sum((a - e) * np.log(a / e)))
 
 
-_LATEST_COHORT_SQL = """
-select max(l.as_of_date)
-from marts.customer_default_labels as l
-where l.as_of_date <= %(d)s
-    and exists (select 1 from ratings.model_monitoring as m where m.as_of_date = l.as_of_date)
-"""
-
-# The cohort's ratings are the versions holding on its (rated) date: read them directly, with the date
-# as a constant, rather than through the view ratings.customer_ratings.
-_BACKTEST_SQL = """
-select
-    r.rating_grade,
-    count(*) as customers,
-    sum(l.default_flag::int) as defaults,
-    avg(r.pd_12m) as mean_pd,
-    max(l.horizon_end_date) as horizon_end_date
-from ratings.customer_rating_versions as r
-inner join marts.customer_default_labels as l
-    on l.customer_id = r.customer_id and l.as_of_date = %(c)s
-where daterange(r.valid_from_date, r.valid_to_date) @> %(c)s::date
-    and exists (select 1 from ratings.rated_dates as d where d.as_of_date = %(c)s)
-group by r.rating_grade
-"""
-
-
 def backtest(cur: psycopg2.extensions.cursor, as_of_date: date, grade_order: list[str]) -> dict[str, Any] | None:
     """Realised default rate per grade for the latest matured cohort rated on or before as_of_date.
 
     A cohort is a rated date whose labels exist in marts.customer_default_labels (its horizon has
     passed). None when the labels table is missing or no rated cohort has matured yet.
     """
-    cur.execute("select to_regclass('marts.customer_default_labels') is not null")
+    sql = queries("monitoring")
+    cur.execute(sql["labels_exist"])
     if not cur.fetchone()[0]:
         return None
-    cur.execute(_LATEST_COHORT_SQL, {"d": as_of_date})
+    cur.execute(sql["latest_cohort"], {"d": as_of_date})
     cohort = cur.fetchone()[0]
     if cohort is None:
         return None
-    cur.execute(_BACKTEST_SQL, {"c": cohort})
+    cur.execute(sql["backtest"], {"c": cohort})
     rows = cur.fetchall()
     if not rows:
         return None
@@ -111,22 +89,17 @@ def write_monitoring(
     """Replace the model_monitoring row of as_of_date (inside the publishing transaction)."""
     distribution = grade_distribution(grade_counts)
     value = psi(distribution, train_distribution)
-    cur.execute("delete from ratings.model_monitoring where as_of_date = %s", (as_of_date,))
-    cur.execute(
-        "insert into ratings.model_monitoring (as_of_date, model_name, model_version, rows_scored,"
-        " grade_distribution, psi, backtest, run_id, scale_version)"
-        " values (%s, %s, %s, %s, %s, %s, null, %s, %s)",
-        (as_of_date, model_name, model_version, sum(grade_counts.values()), json.dumps(distribution),
-         value, run_id, scale_version),
-    )
+    cur.execute(queries("monitoring")["replace_row"], {
+        "d": as_of_date, "model_name": model_name, "model_version": model_version,
+        "rows": sum(grade_counts.values()), "distribution": json.dumps(distribution), "psi": value,
+        "run": run_id, "scale_version": scale_version,
+    })
     return {"grade_distribution": distribution, "psi": value}
 
 
 def update_backtest(cur: psycopg2.extensions.cursor, as_of_date: date, grade_order: list[str]) -> dict | None:
     """Fill the back-test of as_of_date's monitoring row (after its ratings are written)."""
     result = backtest(cur, as_of_date, grade_order)
-    cur.execute(
-        "update ratings.model_monitoring set backtest = %s where as_of_date = %s",
-        (json.dumps(result) if result is not None else None, as_of_date),
-    )
+    backtest_json = json.dumps(result) if result is not None else None
+    cur.execute(queries("monitoring")["set_backtest"], {"backtest": backtest_json, "d": as_of_date})
     return result

@@ -8,6 +8,7 @@ from typing import Any
 
 from common.config import load_config
 from common.warehouse import WAREHOUSE, connection_url, transaction
+from ratings.episodes import episodes_opened
 
 
 def _alerting_config() -> dict[str, Any]:
@@ -16,11 +17,9 @@ def _alerting_config() -> dict[str, Any]:
 
 def new_critical_warnings(as_of_date: date, url: str | None = None, severity: str | None = None) -> list[dict]:
     """Warning episodes of the alerting severity that opened on as_of_date (read from the warehouse)."""
-    from ratings.publish import new_warnings
-
     severity = severity or str(_alerting_config().get("severity", "critical"))
     with transaction(url or connection_url(WAREHOUSE)) as cur:
-        return new_warnings(cur, as_of_date, severity)
+        return episodes_opened(cur, as_of_date, severity)
 
 
 def build_message(as_of_date: date, warnings: list[dict], max_listed: int = 50) -> tuple[str, str]:

@@ -1,25 +1,14 @@
-"""Early-warning rules from config/warnings.yml: daily hits per customer, rebuilt into episodes.
-
-A rule's condition is evaluated per customer on each rated date D and stored as an observation
-(ratings.warning_observations) when it holds. Episodes (ratings.credit_warnings) are the runs of
-consecutive rated dates (ratings.model_monitoring) on which a customer+rule holds: first_seen_date is
-the first date of the run, last_seen_date the last, and resolved_date the next rated date (open while
-none exists). Publishing D replaces D's observations and rebuilds only the episodes of customer+rule
-pairs that hold at D or have an episode touching the rated dates around D, so a rerun, or a
-backfill in any order, gives the same episodes as running every date once in order.
-"""
+"""Early-warning rules from config/warnings.yml: the customers each rule fires for on a rated date."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import psycopg2.extensions
 
 from common.config import load_config
 
@@ -153,140 +142,3 @@ def evaluate_rules(frame: pd.DataFrame, rules: tuple[Rule, ...], model_version: 
     if not parts:
         return pd.DataFrame(columns=OBSERVATION_COLUMNS)
     return pd.concat(parts, ignore_index=True)[OBSERVATION_COLUMNS]
-
-
-@dataclass(frozen=True)
-class EpisodeCounts:
-    """What publishing one date did to the warning episodes."""
-
-    opened: int
-    continued: int
-    resolved: int
-
-
-_REBUILD_SQL = """
-create temp table _rated on commit drop as
-    select as_of_date, row_number() over (order by as_of_date) as k from ratings.model_monitoring;
-
-create temp table _affected on commit drop as
-with touching as (
-    select customer_id, rule_code, first_seen_date as lo, last_seen_date as hi
-    from ratings.credit_warnings
-    where last_seen_date >= %(prev)s and first_seen_date <= %(next)s
-    union all
-    select customer_id, rule_code, as_of_date, as_of_date
-    from ratings.warning_observations
-    where as_of_date = %(d)s
-)
-select customer_id, rule_code, least(min(lo), %(d)s) as lo, greatest(max(hi), %(d)s) as hi
-from touching
-group by customer_id, rule_code;
-analyze _affected;
-
-create temp table _episodes on commit drop as
-with obs as (
-    select o.*, r.k
-    from ratings.warning_observations as o
-    inner join _affected as a on a.customer_id = o.customer_id and a.rule_code = o.rule_code
-    inner join _rated as r on r.as_of_date = o.as_of_date
-    where o.as_of_date between a.lo and a.hi
-),
-islands as (
-    select obs.*, k - row_number() over (partition by customer_id, rule_code order by as_of_date) as grp
-    from obs
-),
-runs as (
-    select
-        customer_id,
-        rule_code,
-        min(as_of_date) as first_seen_date,
-        max(as_of_date) as last_seen_date,
-        max(k) as last_k,
-        (array_agg(severity order by as_of_date desc))[1] as severity,
-        (array_agg(metric_value order by as_of_date desc))[1] as metric_value,
-        (array_agg(threshold order by as_of_date desc))[1] as threshold,
-        (array_agg(message order by as_of_date desc))[1] as message,
-        (array_agg(model_version order by as_of_date desc))[1] as model_version
-    from islands
-    group by customer_id, rule_code, grp
-)
-select
-    runs.*,
-    nxt.as_of_date as resolved_date,
-    case when nxt.as_of_date is null then 'open' else 'resolved' end as status
-from runs
-left join _rated as nxt on nxt.k = runs.last_k + 1;
-analyze _episodes;
-
-delete from ratings.credit_warnings as w
-using _affected as a
-where w.customer_id = a.customer_id and w.rule_code = a.rule_code
-    and w.first_seen_date >= a.lo and w.last_seen_date <= a.hi
-    and not exists (
-        select 1 from _episodes as e
-        where e.customer_id = w.customer_id and e.rule_code = w.rule_code
-            and e.first_seen_date = w.first_seen_date
-    );
-
-update ratings.credit_warnings as w
-set last_seen_date = e.last_seen_date,
-    severity = e.severity,
-    metric_value = e.metric_value,
-    threshold = e.threshold,
-    message = e.message,
-    model_version = e.model_version,
-    status = e.status,
-    resolved_date = e.resolved_date
-from _episodes as e
-where e.customer_id = w.customer_id and e.rule_code = w.rule_code and e.first_seen_date = w.first_seen_date
-    and (w.last_seen_date, w.status, w.resolved_date, w.metric_value, w.message)
-        is distinct from (e.last_seen_date, e.status, e.resolved_date, e.metric_value, e.message);
-
-insert into ratings.credit_warnings (
-    customer_id, rule_code, severity, metric_value, threshold, message,
-    first_seen_date, last_seen_date, status, model_version, resolved_date
-)
-select
-    e.customer_id, e.rule_code, e.severity, e.metric_value, e.threshold, e.message,
-    e.first_seen_date, e.last_seen_date, e.status, e.model_version, e.resolved_date
-from _episodes as e
-where not exists (
-    select 1 from ratings.credit_warnings as w
-    where w.customer_id = e.customer_id and w.rule_code = e.rule_code and w.first_seen_date = e.first_seen_date
-);
-"""
-
-_COUNTS_SQL = """
-select
-    count(*) filter (where first_seen_date = %(d)s),
-    count(*) filter (where first_seen_date < %(d)s and last_seen_date >= %(d)s),
-    count(*) filter (where resolved_date = %(d)s)
-from ratings.credit_warnings
-where last_seen_date >= %(prev)s and first_seen_date <= %(d)s
-"""
-
-
-def rebuild_episodes(cur: psycopg2.extensions.cursor, as_of_date: date) -> EpisodeCounts:
-    """Rebuild the episodes around as_of_date from the stored observations and rated dates.
-
-    Call inside the publishing transaction, after D's observations and its model_monitoring row are
-    written. Episodes keep their warning_id while their first_seen_date stays the same.
-    """
-    cur.execute(
-        "select max(as_of_date) filter (where as_of_date < %(d)s),"
-        " min(as_of_date) filter (where as_of_date > %(d)s) from ratings.model_monitoring",
-        {"d": as_of_date},
-    )
-    prev, nxt = cur.fetchone()
-    params = {
-        "d": as_of_date,
-        "prev": prev or date.min,
-        "next": nxt or date.max,
-    }
-    for statement in ("drop table if exists _rated", "drop table if exists _affected",
-                      "drop table if exists _episodes"):
-        cur.execute(statement)
-    cur.execute(_REBUILD_SQL, params)
-    cur.execute(_COUNTS_SQL, params)
-    opened, continued, resolved = cur.fetchone()
-    return EpisodeCounts(int(opened), int(continued), int(resolved))

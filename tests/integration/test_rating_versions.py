@@ -2,7 +2,7 @@
 
 ratings.customer_rating_versions holds one row per customer and run of rated dates with the same
 rating; ratings.customer_ratings (a view) expands them over ratings.rated_dates. These tests publish
-hand-made staged rows with ratings.publish.publish_versions (the ratings step of the publish transaction)
+hand-made staged rows with ratings.versions.publish_versions (the ratings step of the publish transaction)
 and compare with a reference computed in Python from the final rows of every date, as if every date
 had been published once, in date order, into a table with one row per customer and date.
 """
@@ -18,9 +18,15 @@ from decimal import Decimal
 import pytest
 
 from common.warehouse import transaction
-from ratings.publish import OPEN_END, RATED_VALUE_COLUMNS, StageResult, publish_versions
+from ratings.staging import StageResult
+from ratings.versions import OPEN_END, publish_versions
 
 DATES = [date(2026, 3, 1) + timedelta(days=i) for i in range(6)]
+# What a version compares (ratings/sql/versions.sql): every column but the key, the validity and the run.
+RATED_VALUE_COLUMNS = [
+    "pd_12m", "score", "rating_grade", "risk_segment", "current_credit_limit", "recommended_credit_limit",
+    "decision", "decision_rationale", "reason_codes", "model_name", "model_version",
+]
 VALUES = ", ".join(RATED_VALUE_COLUMNS)
 BASE = {
     "pd_12m": 0.02, "score": 640, "rating_grade": "A", "risk_segment": "low",
@@ -207,6 +213,11 @@ def test_a_backfilled_date_splits_the_versions_around_it_and_a_correction_merges
 # --- storage ---------------------------------------------------------------------------------------------
 
 def test_an_unchanged_day_adds_no_version_and_a_change_in_any_rated_value_adds_one(wh: Warehouse) -> None:
+    # the rated values changed one by one below are every value column of the versions table
+    columns = {r[0] for r in wh.query("select column_name from information_schema.columns"
+                                      " where table_schema = 'ratings' and table_name = 'customer_rating_versions'")}
+    assert columns - {"customer_id", "valid_from_date", "valid_to_date", "run_id", "scored_at"} == set(
+        RATED_VALUE_COLUMNS)
     customers = [f"c{i:03d}" for i in range(len(CHANGES) + 5)]
     wh.publish(DATES[0], dict.fromkeys(customers, STATES[0]))
     stats = wh.publish(DATES[1], dict.fromkeys(customers, STATES[0]))

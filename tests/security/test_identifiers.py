@@ -135,7 +135,7 @@ def test_a_malicious_band_column_in_quality_yml_is_refused_before_the_gate_queri
 # Modules that turn config names into SQL, and the helper each must call.
 CONFIG_TO_SQL = {
     "ingest/sources.py": {"identifier", "qualified", "column_type"},
-    "ratings/publish.py": {"identifier"},
+    "ratings/scoring.py": {"identifier"},
     "expectations/parameters.py": {"identifier"},
 }
 

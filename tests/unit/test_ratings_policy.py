@@ -11,8 +11,9 @@ import pytest
 from ml.scale import load_master_scale
 from ratings.limits import decide, load_limit_policy, recommended_limits
 from ratings.monitoring import grade_distribution, psi
-from ratings.publish import RatingContext, _pg_text_array, check_predictions, rate_frame
+from ratings.scoring import RatingContext, check_predictions, rate_frame
 from ratings.segments import load_segments, segment_for_grade
+from ratings.staging import pg_text_array
 from ratings.warnings_rules import evaluate_rules, load_rules, ref_column
 
 
@@ -194,6 +195,6 @@ def test_rate_frame_adds_segment_limit_and_decision(ctx: RatingContext) -> None:
 
 
 def test_reason_codes_become_a_postgres_text_array_literal() -> None:
-    assert _pg_text_array(["PAY01", 'we"ird']) == '{"PAY01","we\\"ird"}'
-    assert _pg_text_array([]) == "{}"
-    assert _pg_text_array(None) == "{}"
+    assert pg_text_array(["PAY01", 'we"ird']) == '{"PAY01","we\\"ird"}'
+    assert pg_text_array([]) == "{}"
+    assert pg_text_array(None) == "{}"

@@ -1,0 +1,46 @@
+"""Warning episodes: daily rule hits rebuilt into runs of rated dates (ratings/sql/episodes.sql)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import psycopg2.extensions
+
+from ratings.queries import queries
+
+
+@dataclass(frozen=True)
+class EpisodeCounts:
+    """What publishing one date did to the warning episodes."""
+
+    opened: int
+    continued: int
+    resolved: int
+
+
+def rebuild_episodes(cur: psycopg2.extensions.cursor, as_of_date: date) -> EpisodeCounts:
+    """Rebuild the episodes around as_of_date from the stored observations and rated dates.
+
+    Call inside the publishing transaction, after D's observations and its model_monitoring row are
+    written. Episodes keep their warning_id while their first_seen_date stays the same.
+    """
+    sql = queries("episodes")
+    cur.execute(sql["neighbours"], {"d": as_of_date})
+    prev, nxt = cur.fetchone()
+    params = {"d": as_of_date, "prev": prev or date.min, "next": nxt or date.max}
+    cur.execute(sql["work_tables"])
+    cur.execute(sql["rebuild"], params)
+    cur.execute(sql["counts"], params)
+    opened, continued, resolved = cur.fetchone()
+    return EpisodeCounts(int(opened), int(continued), int(resolved))
+
+
+def episodes_opened(cur: psycopg2.extensions.cursor, as_of_date: date, severity: str = "critical") -> list[dict]:
+    """Episodes of a severity that opened on as_of_date, first_seen_date as an ISO string."""
+    cur.execute(queries("episodes")["opened_on"], {"d": as_of_date, "severity": severity})
+    names = [d[0] for d in cur.description]
+    rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    for r in rows:
+        r["first_seen_date"] = r["first_seen_date"].isoformat()
+    return rows

@@ -1,0 +1,39 @@
+-- The publishing transaction of a rated date D (see ratings/publish.py), besides the versions
+-- (versions.sql), the monitoring row (monitoring.sql) and the episodes (episodes.sql).
+-- Parameters: %(d)s the rated date, %(run)s the publishing run.
+
+-- name: lock
+-- One publish at a time: the episodes of neighbouring dates interact.
+select pg_advisory_xact_lock(%(key)s);
+
+-- name: clear_master_scale
+delete from ratings.rating_master_scale where version = %(version)s;
+
+-- name: insert_master_scale_grade
+insert into ratings.rating_master_scale (
+    grade, grade_rank, pd_lower, pd_upper, pd_central, description, version, is_default
+)
+values (
+    %(grade)s, %(rank)s, %(pd_lower)s, %(pd_upper)s, %(pd_central)s, %(description)s, %(version)s, %(is_default)s
+);
+
+-- name: clear_segments
+delete from ratings.risk_segments;
+
+-- name: insert_segment
+insert into ratings.risk_segments (risk_segment, segment_rank, grades, review_frequency_months, description)
+values (%(name)s, %(rank)s, %(grades)s, %(months)s, %(description)s);
+
+-- name: replace_observations
+-- D's warning hits, as staged by the run, replace those of any earlier run of D.
+delete from ratings.warning_observations where as_of_date = %(d)s;
+insert into ratings.warning_observations (
+    customer_id, rule_code, as_of_date, severity, metric_value, threshold, message, model_version
+)
+select customer_id, rule_code, as_of_date, severity, metric_value, threshold, message, model_version
+from ratings_stage.warning_observations
+where run_id = %(run)s and as_of_date = %(d)s;
+
+-- name: clear_stage
+delete from ratings_stage.customer_ratings where run_id = %(run)s;
+delete from ratings_stage.warning_observations where run_id = %(run)s;
