@@ -12,6 +12,8 @@ from sklearn.metrics import brier_score_loss, roc_auc_score, roc_curve
 
 from ml.scale import MasterScale
 
+PSI_FLOOR = 1e-4  # share of a bucket empty on one side, so PSI stays finite
+
 
 def ks_statistic(y: np.ndarray, p: np.ndarray, weights: np.ndarray | None = None) -> float:
     """Maximum distance between the cumulative PD distributions of defaulters and non-defaulters."""
@@ -53,11 +55,17 @@ def grade_distribution(pd_: np.ndarray, scale: MasterScale, weights: np.ndarray 
     return {g.grade: float(shares.get(g.grade, 0.0)) for g in scale.performing}
 
 
-def psi(expected: dict[str, float], actual: dict[str, float], floor: float = 1e-4) -> float:
-    """Population stability index between two {bucket: share} distributions."""
+def psi(expected: dict[str, float], actual: dict[str, float], floor: float = PSI_FLOOR) -> float:
+    """Population stability index of `actual` against `expected`, two {bucket: share} distributions.
+
+    A bucket empty on one side counts with the floor share, then each side is renormalised to sum to 1.
+    The one PSI: the promotion gate (train -> holdout) and daily monitoring (training -> rated date).
+    Rule of thumb: < 0.10 stable, 0.10-0.25 some shift, > 0.25 a material shift.
+    """
     keys = sorted(set(expected) | set(actual))
-    e = np.array([max(expected.get(k, 0.0), floor) for k in keys])
-    a = np.array([max(actual.get(k, 0.0), floor) for k in keys])
+    e = np.array([max(float(expected.get(k, 0.0)), floor) for k in keys])
+    a = np.array([max(float(actual.get(k, 0.0)), floor) for k in keys])
+    a, e = a / a.sum(), e / e.sum()
     return float(np.sum((a - e) * np.log(a / e)))
 
 

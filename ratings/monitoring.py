@@ -6,32 +6,16 @@ import json
 from datetime import date
 from typing import Any
 
-import numpy as np
 import psycopg2.extensions
 
+from ml.evaluate import psi
 from ratings.queries import queries
 
-PSI_FLOOR = 1e-4  # share used for a grade empty on one side, so PSI stays finite
 
-
-def grade_distribution(counts: dict[str, int]) -> dict[str, float]:
-    """Share of rows per grade."""
+def grade_shares(counts: dict[str, int]) -> dict[str, float]:
+    """Share of the rated rows per grade, from the rows per grade (grades in name order)."""
     total = sum(counts.values())
     return {g: (n / total if total else 0.0) for g, n in sorted(counts.items())}
-
-
-def psi(actual: dict[str, float], expected: dict[str, float] | None) -> float | None:
-    """Population stability index of the grade distribution against the training distribution.
-
-    Rule of thumb: < 0.10 stable, 0.10-0.25 some shift, > 0.25 a material shift.
-    """
-    if not expected:
-        return None
-    grades = sorted(set(actual) | set(expected))
-    a = np.array([max(actual.get(g, 0.0), PSI_FLOOR) for g in grades])
-    e = np.array([max(float(expected.get(g, 0.0)), PSI_FLOOR) for g in grades])
-    a, e = a / a.sum(), e / e.sum()
-    return float(np.sum((a - e) * np.log(a / e)))
 
 
 def backtest(cur: psycopg2.extensions.cursor, as_of_date: date, grade_order: list[str]) -> dict[str, Any] | None:
@@ -87,8 +71,8 @@ def write_monitoring(
     train_distribution: dict[str, float] | None,
 ) -> dict[str, Any]:
     """Replace the model_monitoring row of as_of_date (inside the publishing transaction)."""
-    distribution = grade_distribution(grade_counts)
-    value = psi(distribution, train_distribution)
+    distribution = grade_shares(grade_counts)
+    value = psi(train_distribution, distribution) if train_distribution else None
     cur.execute(queries("monitoring")["replace_row"], {
         "d": as_of_date, "model_name": model_name, "model_version": model_version,
         "rows": sum(grade_counts.values()), "distribution": json.dumps(distribution), "psi": value,

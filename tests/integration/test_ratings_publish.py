@@ -197,6 +197,13 @@ def test_publish_writes_every_active_customer_per_the_bi_contract(warehouse_url:
     assert current[0][0] == N and current[0][1] > D1
 
 
+def test_a_champion_without_a_training_mix_publishes_no_psi(warehouse_url: str, champion: Champion) -> None:
+    load_features(warehouse_url, synthetic_features(N, D1))
+    result = score_and_publish(D1, "run-1", warehouse_url, champion=Champion(MODEL_NAME, "7", champion.model))
+    assert result.psi is None
+    assert rows(warehouse_url, "select psi, rows_scored from ratings.model_monitoring") == [(None, N)]
+
+
 def test_rerun_of_a_date_gives_identical_rows(warehouse_url: str, champion: Champion) -> None:
     load_features(warehouse_url, synthetic_features(N, D1))
     first = score_and_publish(D1, "run-1", warehouse_url, champion=champion)

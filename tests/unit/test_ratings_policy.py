@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ml.evaluate import psi
 from ml.scale import load_master_scale
 from ratings.limits import decide, load_limit_policy, recommended_limits
-from ratings.monitoring import grade_distribution, psi
+from ratings.monitoring import grade_shares
 from ratings.scoring import RatingContext, check_predictions, rate_frame
 from ratings.segments import load_segments, segment_for_grade
 from ratings.staging import pg_text_array
@@ -164,11 +165,19 @@ def test_rules_fire_on_their_thresholds_and_not_on_missing_values() -> None:
     assert hits.loc[hits.rule_code == "NEW_DEFAULT", "metric_value"].iloc[0] == 21
 
 
-def test_psi_is_zero_for_the_same_distribution_and_grows_with_shift() -> None:
+def test_psi_is_zero_for_the_training_mix_and_grows_with_shift() -> None:
     train = {"A": 0.5, "B": 0.5}
-    assert psi(grade_distribution({"A": 50, "B": 50}), train) == pytest.approx(0.0)
-    assert psi(grade_distribution({"A": 90, "B": 10}), train) > 0.25
-    assert psi({"A": 1.0}, None) is None
+    assert psi(train, grade_shares({"A": 50, "B": 50})) == pytest.approx(0.0)
+    assert psi(train, grade_shares({"A": 90, "B": 10})) > 0.25
+
+
+def test_psi_floors_a_grade_missing_on_one_side_then_renormalises_both() -> None:
+    # D is rated today but has no share in the training mix: it counts with the floor share, and the
+    # training side is rescaled to sum to 1 again (the monitoring values since the first release).
+    train, today = {"A": 0.5, "B": 0.5}, grade_shares({"A": 50, "B": 40, "D": 10})
+    e = np.array([0.5, 0.5, 1e-4]) / 1.0001
+    a = np.array([0.5, 0.4, 0.1])
+    assert psi(train, today) == pytest.approx(float(np.sum((a - e) * np.log(a / e))), rel=1e-12)
 
 
 def test_model_output_breaking_the_contract_is_refused(ctx: RatingContext) -> None:
