@@ -10,6 +10,7 @@ import pandas as pd
 
 from common.config import load_config
 from ml.scale import MasterScale, load_master_scale
+from ratings.columns import numeric_column
 
 DECISIONS = ("approve", "review", "reduce", "hold")
 
@@ -67,18 +68,12 @@ def load_limit_policy(config: dict[str, Any] | None = None, scale: MasterScale |
     return policy
 
 
-def _num(frame: pd.DataFrame, column: str) -> np.ndarray:
-    if column not in frame:
-        return np.full(len(frame), np.nan)
-    return pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-
-
 def recommended_limits(frame: pd.DataFrame, policy: LimitPolicy) -> np.ndarray:
     """Recommended limit per row from rating_grade, invoice_amount_12m, open_receivables, credit_limit."""
     grade = frame["rating_grade"].to_numpy(dtype=object)
-    monthly_sales = np.nan_to_num(np.clip(_num(frame, "invoice_amount_12m"), 0, None)) / 12.0
-    exposure = np.nan_to_num(np.clip(_num(frame, "open_receivables"), 0, None))
-    current = _num(frame, "credit_limit")
+    monthly_sales = np.nan_to_num(np.clip(numeric_column(frame, "invoice_amount_12m"), 0, None)) / 12.0
+    exposure = np.nan_to_num(np.clip(numeric_column(frame, "open_receivables"), 0, None))
+    current = numeric_column(frame, "credit_limit")
     months = pd.Series(grade).map(policy.months_of_sales).to_numpy(dtype=float)
     limit = months * monthly_sales
     covers = np.isin(grade, list(policy.cover_exposure_grades))
@@ -107,10 +102,10 @@ def decide(frame: pd.DataFrame, policy: LimitPolicy) -> tuple[np.ndarray, np.nda
     """
     grade = frame["rating_grade"].to_numpy(dtype=object)
     segment = frame["risk_segment"].to_numpy(dtype=object)
-    recommended = _num(frame, "recommended_credit_limit")
-    current = _num(frame, "credit_limit")
-    dpd = np.nan_to_num(_num(frame, "dpd_current"))
-    util = _num(frame, "limit_utilisation")
+    recommended = numeric_column(frame, "recommended_credit_limit")
+    current = numeric_column(frame, "credit_limit")
+    dpd = np.nan_to_num(numeric_column(frame, "dpd_current"))
+    util = numeric_column(frame, "limit_utilisation")
 
     hold_grade = np.isin(grade, list(policy.hold_grades))
     hold_dpd = dpd > policy.hold_dpd

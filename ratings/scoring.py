@@ -17,6 +17,7 @@ from common.sql_identifiers import identifier
 from common.warehouse import connect
 from ml.pyfunc_model import OUTPUT_COLUMNS
 from ml.scale import MasterScale, load_master_scale
+from ratings.columns import numeric_column
 from ratings.limits import LimitPolicy, decide, load_limit_policy, recommended_limits
 from ratings.segments import Segment, load_segments, segment_for_grade
 from ratings.warnings_rules import Rule, load_rules
@@ -133,5 +134,5 @@ def rate_frame(features: pd.DataFrame, predictions: pd.DataFrame, ctx: RatingCon
     frame["risk_segment"] = segment_for_grade(frame["rating_grade"], ctx.segments)
     frame["recommended_credit_limit"] = recommended_limits(frame, ctx.policy)
     frame["decision"], frame["decision_rationale"] = decide(frame, ctx.policy)
-    frame["current_credit_limit"] = pd.to_numeric(frame.get("credit_limit"), errors="coerce")
+    frame["current_credit_limit"] = numeric_column(frame, "credit_limit")
     return frame

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from common.config import load_config
+from ratings.columns import numeric_column
 
 SEVERITIES = ("info", "warning", "critical")
 COMPARISONS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
@@ -23,12 +24,6 @@ _SYMBOL = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 _CODE = re.compile(r"^[A-Z][A-Z0-9_]{1,39}$")
 
 
-def _num(frame: pd.DataFrame, column: str) -> np.ndarray:
-    if column not in frame:
-        return np.full(len(frame), np.nan)
-    return pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-
-
 def ref_column(kind: str, lookback_days: int) -> str:
     """Column holding a customer's reference rating value (score or grade_rank) for a lookback."""
     return f"ref_{kind}_{int(lookback_days)}d"
@@ -38,19 +33,19 @@ def _days_since_default(frame: pd.DataFrame, rule: Rule) -> np.ndarray:
     last = pd.to_datetime(frame.get("last_default_date"), errors="coerce")
     as_of = pd.to_datetime(frame["as_of_date"])
     days = (as_of - last).dt.days.to_numpy(dtype=float, na_value=np.nan)
-    return np.where(np.nan_to_num(_num(frame, "in_default")) >= 1, days, np.nan)
+    return np.where(np.nan_to_num(numeric_column(frame, "in_default")) >= 1, days, np.nan)
 
 
 # Metric name (config) -> function of the rated frame. Change metrics read the reference columns
 # (ref_column) that the caller joins for the rule's lookback_days.
 METRICS: dict[str, Callable[[pd.DataFrame, Rule], np.ndarray]] = {
-    "pd_12m": lambda f, r: _num(f, "pd_12m"),
-    "dpd_current": lambda f, r: _num(f, "dpd_current"),
-    "limit_utilisation": lambda f, r: _num(f, "limit_utilisation"),
-    "bureau_score_change_6m": lambda f, r: _num(f, "bureau_score_change_6m"),
-    "grade_notches_down": lambda f, r: _num(f, "grade_rank") - _num(f, ref_column("grade_rank", r.lookback_days)),
-    "score_drop": lambda f, r: _num(f, ref_column("score", r.lookback_days)) - _num(f, "score"),
-    "complaint_excess_3m": lambda f, r: _num(f, "complaint_count_3m") - _num(f, "complaint_count_12m") * 3 / 12,
+    "pd_12m": lambda f, r: numeric_column(f, "pd_12m"),
+    "dpd_current": lambda f, r: numeric_column(f, "dpd_current"),
+    "limit_utilisation": lambda f, r: numeric_column(f, "limit_utilisation"),
+    "bureau_score_change_6m": lambda f, r: numeric_column(f, "bureau_score_change_6m"),
+    "grade_notches_down": lambda f, r: numeric_column(f, "grade_rank") - numeric_column(f, ref_column("grade_rank", r.lookback_days)),
+    "score_drop": lambda f, r: numeric_column(f, ref_column("score", r.lookback_days)) - numeric_column(f, "score"),
+    "complaint_excess_3m": lambda f, r: numeric_column(f, "complaint_count_3m") - numeric_column(f, "complaint_count_12m") * 3 / 12,
     "days_since_default": _days_since_default,
 }
 CHANGE_METRICS = frozenset({"grade_notches_down", "score_drop"})
