@@ -13,19 +13,18 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
 from psycopg2 import sql
 
+from common.sql_identifiers import qualified
 from common.warehouse import WAREHOUSE, connect, connection_url, transaction
 from expectations import parameters, results
 from expectations.suites import STAGES, SuiteSpec, resolved_expectations, suites_for_stage
 
 log = logging.getLogger(__name__)
-_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class QualityGateFailed(RuntimeError):
@@ -75,9 +74,7 @@ def _utc(value: datetime) -> datetime:
 
 
 def _qualified(table: str) -> sql.Composed:
-    if not _TABLE_NAME.match(table):
-        raise ValueError(f"table must be schema.table, got {table!r}")
-    schema, name = table.split(".")
+    schema, name = qualified(table, "quality gate table").split(".")
     return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(name))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,9 +9,8 @@ import numpy as np
 import pandas as pd
 
 from common.config import load_config
+from common.sql_identifiers import identifier
 from ml.scale import MasterScale, load_master_scale
-
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
 @dataclass(frozen=True)
@@ -27,14 +25,12 @@ class Segment:
 
 
 def load_segments(config: dict[str, Any] | None = None, scale: MasterScale | None = None) -> tuple[Segment, ...]:
-    """Segments from config, validated: safe names, every master-scale grade in exactly one segment."""
+    """Segments from config, validated: identifier names, every master-scale grade in exactly one segment."""
     config = config or load_config("segments")
     scale = scale or load_master_scale()
     segments = []
     for i, raw in enumerate(config["segments"]):
-        name = str(raw["name"])
-        if not _NAME.match(name):
-            raise ValueError(f"segment name {name!r} must be lower_snake_case")
+        name = identifier(raw["name"], "segments.yml: segment name")
         months = int(raw["review_frequency_months"])
         if months <= 0:
             raise ValueError(f"segment {name}: review_frequency_months must be positive")

@@ -120,6 +120,24 @@ def test_a_malicious_feature_name_stops_scoring_before_any_sql(planted_config):
                           champion=object())
 
 
+def test_a_malicious_feature_name_stops_the_training_read_before_any_sql(planted_config):
+    from ml.dataset import load_training_frame
+
+    def plant(cfg: dict) -> None:
+        cfg["features"][0]["name"] = 'dpd_current" from pg_user; --'
+
+    planted_config("features", plant)
+    with pytest.raises(InvalidIdentifier, match=r"^features\.yml: feature name: "):
+        load_training_frame(url=CLOSED)
+
+
+def test_a_quality_gate_table_that_is_not_schema_dot_identifier_is_refused():
+    from expectations.gate import _qualified
+
+    with pytest.raises(InvalidIdentifier, match="quality gate table"):
+        _qualified("ratings.customer_ratings; drop table x")
+
+
 def test_a_malicious_band_column_in_quality_yml_is_refused_before_the_gate_queries(planted_config):
     from expectations.parameters import feature_parameters
 
@@ -135,8 +153,11 @@ def test_a_malicious_band_column_in_quality_yml_is_refused_before_the_gate_queri
 # Modules that turn config names into SQL, and the helper each must call.
 CONFIG_TO_SQL = {
     "ingest/sources.py": {"identifier", "qualified", "column_type"},
+    "ml/dataset.py": {"identifier"},
     "ratings/scoring.py": {"identifier"},
+    "ratings/segments.py": {"identifier"},
     "expectations/parameters.py": {"identifier"},
+    "expectations/gate.py": {"qualified"},
 }
 
 
