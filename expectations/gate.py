@@ -42,8 +42,8 @@ class QualityGateFailed(RuntimeError):
 
 
 @dataclass
-class GateResult:
-    """Summary of a gate run that passed (warnings allowed)."""
+class QualityGateResult:
+    """Summary of a data quality gate run that passed (warnings allowed)."""
 
     stage: str
     run_id: str
@@ -190,7 +190,7 @@ def run_gate(
     table: str | None = None,
     query: str | None = None,
     batch_ids: list[str] | None = None,
-) -> GateResult:
+) -> QualityGateResult:
     """Validate the stage's batch, store every result, raise QualityGateFailed on a critical failure.
 
     stage: raw_crm | raw_finance (needs interval_start/interval_end; batch_ids narrows to given batches),
@@ -233,7 +233,7 @@ def run_gate(
         log.warning("quality warning: %s", check.headline())
     if docs:
         log.info("GX Data Docs for %s %s: file://%s", stage, batch_key, docs)
-    summary = GateResult(
+    summary = QualityGateResult(
         stage=stage, run_id=run_id, batch_key=batch_key, evaluated=len(evaluated),
         passed=sum(1 for c in evaluated if c.success), warnings=len(warnings), critical=len(critical),
         not_evaluated=len(checks) - len(evaluated), tables=[t.table for t in targets] + missing,

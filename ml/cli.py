@@ -62,7 +62,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_promote(args: argparse.Namespace) -> int:
     try:
         result = registry.promote(str(args.version), args.reason, force=args.force)
-    except registry.GateRefused as exc:
+    except registry.PromotionRefused as exc:
         print(f"REFUSED: {exc}", file=sys.stderr)
         return 2
     print(result.message() + f"; version {args.version} is now @champion")

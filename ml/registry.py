@@ -23,12 +23,14 @@ CHAMPION, CHALLENGER = "champion", "challenger"
 HISTORY_TAG = "champion_history"
 
 
-class GateRefused(RuntimeError):
-    """A promotion the gate refused; the message says which metric failed and by how much."""
+class PromotionRefused(RuntimeError):
+    """A promotion the model promotion gate refused; the message says which metric failed and by how much."""
 
 
 @dataclass
-class GateResult:
+class PromotionDecision:
+    """The model promotion gate's verdict on a version (not a data quality gate: see expectations.gate)."""
+
     version: str
     passed: bool
     failures: list[str] = field(default_factory=list)
@@ -195,7 +197,7 @@ def minimum_bar_failures(version: str, config: dict[str, Any] | None = None) -> 
     return out
 
 
-def gate(challenger: str, champion: str | None = None, config: dict[str, Any] | None = None) -> GateResult:
+def gate(challenger: str, champion: str | None = None, config: dict[str, Any] | None = None) -> PromotionDecision:
     """Challenger vs champion on the challenger's holdout: AUC, PSI and calibration bounds."""
     cfg = (config or load_config("model"))["gate"]
     challenger = str(challenger)
@@ -220,10 +222,10 @@ def gate(challenger: str, champion: str | None = None, config: dict[str, Any] | 
     if not lo <= ratio <= hi:
         by = lo - ratio if ratio < lo else ratio - hi
         failures.append(f"calibration ratio (mean PD / default rate) {ratio:.3f} outside [{lo}, {hi}] (by {by:.3f})")
-    return GateResult(challenger, not failures, failures, metrics)
+    return PromotionDecision(challenger, not failures, failures, metrics)
 
 
-def _record_gate(result: GateResult) -> None:
+def _record_gate(result: PromotionDecision) -> None:
     tag_version(result.version, {
         "gate_result": "passed" if result.passed else "refused",
         "gate_message": result.message()[:4000],
@@ -258,14 +260,14 @@ def assess_new_version(version: str, config: dict[str, Any] | None = None) -> di
     return {"status": status, "failures": result.failures, "gate": result.metrics}
 
 
-def promote(version: str, reason: str, actor: str | None = None, force: bool = False) -> GateResult:
+def promote(version: str, reason: str, actor: str | None = None, force: bool = False) -> PromotionDecision:
     """A model owner promotes a version: the gate runs first; force overrides a refusal (recorded)."""
     if not reason.strip():
         raise ValueError("a promotion needs a reason")
     result = gate(str(version))
     _record_gate(result)
     if not result.passed and not force:
-        raise GateRefused(result.message())
+        raise PromotionRefused(result.message())
     note = reason if result.passed else f"FORCED over gate refusal ({'; '.join(result.failures)}): {reason}"
     make_champion(str(version), note, actor)
     return result
