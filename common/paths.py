@@ -9,7 +9,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO_ROOT / "config"
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 MIGRATIONS_DIR = REPO_ROOT / "warehouse" / "migrations"
-EXPECTATIONS_DIR = REPO_ROOT / "expectations"
 
 
 def state_dir() -> Path:

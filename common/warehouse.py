@@ -139,8 +139,8 @@ def arrow_csv(rows: Any) -> io.BytesIO:
     """An Arrow table as COPY-ready CSV (no header), positioned at the start.
 
     Arrow's CSV writer quotes every string ("needed" quoting), so an empty string stays an empty
-    string and only an unquoted empty field is NULL. It is several times faster than pandas' to_csv,
-    which on large batches cost more than the COPY itself.
+    string and only an unquoted empty field is NULL. It is much faster than pandas' to_csv on large
+    batches.
     """
     import pyarrow.csv as pacsv
 

@@ -414,9 +414,8 @@ def _copy_binary(cur: psycopg2.extensions.cursor, spec: TableSpec, data: io.Byte
 def _analyze_if_stale(cur: psycopg2.extensions.cursor, spec: TableSpec, copied: int) -> bool:
     """ANALYZE the raw table when it was never analyzed or the batch adds a tenth of its rows or more.
 
-    The raw gate's batch queries are planned on these statistics: after a first load of a million
-    customers, before autovacuum got to it, PostgreSQL planned a daily payments check for one row per
-    batch and ran it for minutes. Smaller batches leave it to autovacuum.
+    The raw gate's batch queries are planned on these statistics: until autovacuum analyzes a freshly
+    loaded table, the planner would take it for nearly empty. Smaller batches leave it to autovacuum.
     """
     cur.execute("""
         select c.reltuples, s.last_analyze is null and s.last_autoanalyze is null
@@ -435,9 +434,9 @@ def _defer_indexes(cur: psycopg2.extensions.cursor, spec: TableSpec, batch_id: s
 
     Only when no other batch of the table is loaded (its raw table holds no committed rows of another
     batch), so building the index afterwards costs what maintaining it row by row would have cost, only
-    less. BRIN indexes stay (nearly free under COPY, and the batch's own statements use them), as do
-    indexes behind constraints. Dropping needs an exclusive lock on the table until commit: if another
-    session holds the table (a reader of an empty table), the indexes stay and are maintained as usual.
+    less. Indexes behind constraints stay. Dropping needs an exclusive lock on the table until commit:
+    if another session holds the table (a reader of an empty table), the indexes stay and are
+    maintained as usual.
     """
     cur.execute("select count(*) from audit.batch_counts where source_table = %s and batch_id <> %s",
                 (spec.qualified, batch_id))
@@ -451,7 +450,7 @@ def _defer_indexes(cur: psycopg2.extensions.cursor, spec: TableSpec, batch_id: s
         join pg_class c on c.oid = i.indexrelid
         join pg_namespace n on n.oid = c.relnamespace
         join pg_am a on a.oid = c.relam
-        where i.indrelid = %s::regclass and a.amname <> 'brin'
+        where i.indrelid = %s::regclass and a.amname = 'btree'
           and not exists (select 1 from pg_constraint k where k.conindid = i.indexrelid)
         order by c.relname
     """, (spec.raw_table,))

@@ -22,7 +22,6 @@ from sklearn.tree import DecisionTreeClassifier
 
 from ml.dataset import FeatureSpec
 
-EPS = 1e-6
 CANDIDATES = ("scorecard", "decision_tree", "hgb")
 
 

@@ -115,11 +115,6 @@ def reason_code_array(contributions: np.ndarray, codes: np.ndarray, top_n: int =
     return out
 
 
-def top_reasons(contributions: np.ndarray, codes: np.ndarray, top_n: int = 4, min_effect: float = 1e-6) -> list[list[str]]:
-    """Per row, the codes of the top_n largest positive contributions (largest first)."""
-    return reason_code_array(contributions, codes, top_n, min_effect).tolist()
-
-
 class CreditPDModel(mlflow.pyfunc.PythonModel):
     """Feature frame -> pd_12m, score, rating_grade, reason_codes."""
 
@@ -153,7 +148,7 @@ class CreditPDModel(mlflow.pyfunc.PythonModel):
 
     def _grade_column(self, grade_index: np.ndarray) -> Any:
         """Grade names by index, in the dtype pandas gives a column of strings. Taking from a small
-        Arrow array of the names is ~30x cheaper than pandas converting a numpy array of strings."""
+        Arrow array of the names is far cheaper than pandas converting a numpy array of strings."""
         _, names, _ = self._grade_table()
         dtype = pd.Series(names[:1]).dtype  # what pandas infers for strings (pandas 3: str, Arrow-backed)
         if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":

@@ -12,8 +12,6 @@ from common.config import load_config
 from ml.scale import MasterScale, load_master_scale
 from ratings.columns import numeric_column
 
-DECISIONS = ("approve", "review", "reduce", "hold")
-
 
 @dataclass(frozen=True)
 class LimitPolicy:

@@ -11,7 +11,7 @@ from common.config import load_config
 from ml.candidates import fit_candidate
 from ml.dataset import TARGET, feature_spec, infer_spec, model_matrix, out_of_time_split
 from ml.evaluate import discrimination, grade_distribution, psi
-from ml.pyfunc_model import OUTPUT_COLUMNS, CreditPDModel, reason_code_map, top_reasons
+from ml.pyfunc_model import OUTPUT_COLUMNS, CreditPDModel, reason_code_array, reason_code_map
 from ml.scale import load_master_scale, score_for_pd
 from ml.synthetic import synthetic_frame
 from ml.train import choose
@@ -163,7 +163,7 @@ def test_metrics_and_psi():
 def test_top_reasons_orders_by_size_and_skips_non_positive():
     contrib = np.array([[0.5, 2.0, -1.0, 0.0, 1.0], [0, 0, 0, 0, 0]])
     codes = np.array(list("ABCDE"), dtype=object)
-    assert top_reasons(contrib, codes, 4) == [["B", "E", "A"], []]
+    assert reason_code_array(contrib, codes, 4).tolist() == [["B", "E", "A"], []]
 
 
 def test_infer_spec_types_columns_of_a_user_table():

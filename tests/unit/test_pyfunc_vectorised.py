@@ -9,7 +9,7 @@ import pytest
 from common.config import load_config
 from ml.candidates import fit_candidate
 from ml.dataset import TARGET, feature_spec, model_matrix, out_of_time_split
-from ml.pyfunc_model import CreditPDModel, reason_code_array, top_reasons
+from ml.pyfunc_model import CreditPDModel, reason_code_array
 from ml.scale import score_for_pd
 from ml.synthetic import synthetic_frame
 
@@ -96,7 +96,7 @@ def test_reason_codes_match_the_reference_on_ties_nan_and_sizes(top_n, layout):
     contrib = rng.choice([-1.0, 0.0, 1e-7, 0.5, 0.5, 2.0, np.nan], size=(400, 6))  # many ties
     contrib = np.asarray(contrib, order=layout)
     codes = np.array(list("ABCDEF"), dtype=object)
-    got = top_reasons(contrib, codes, top_n)
+    got = reason_code_array(contrib, codes, top_n).tolist()
     assert got == reference_reasons(contrib, codes, top_n)
     assert any(len(r) == min(top_n, 6) for r in got) and any(r == [] for r in got)
 
@@ -104,10 +104,10 @@ def test_reason_codes_match_the_reference_on_ties_nan_and_sizes(top_n, layout):
 def test_reason_codes_edge_cases():
     codes = np.array(list("ABCDE"), dtype=object)
     contrib = np.array([[0.5, 2.0, -1.0, 0.0, 1.0], [0, 0, 0, 0, 0], [1.0, 1.0, 1.0, 1.0, 1.0]])
-    assert top_reasons(contrib, codes, 4) == [["B", "E", "A"], [], ["A", "B", "C", "D"]]
+    assert reason_code_array(contrib, codes, 4).tolist() == [["B", "E", "A"], [], ["A", "B", "C", "D"]]
     flagged = reason_code_array(contrib, codes, 4, override=np.array([False, True, False]), override_code="DEF01")
     assert flagged.tolist() == [["B", "E", "A"], ["DEF01"], ["A", "B", "C", "D"]]
-    assert top_reasons(np.zeros((3, 0)), np.array([], dtype=object), 4) == [[], [], []]
+    assert reason_code_array(np.zeros((3, 0)), np.array([], dtype=object), 4).tolist() == [[], [], []]
     # every row gets its own list: changing one does not change another
     out = reason_code_array(np.ones((3, 2)), np.array(["X", "Y"], dtype=object), 2)
     out[0].append("Z")
