@@ -1,1 +1,1 @@
-"""Credit models: training set, candidates, evaluation, registry and promotion gate, scoring model, rating scale."""
+"""Credit models: training set, candidates, evaluation, registry and promotion gate, scoring model, scale."""

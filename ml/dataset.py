@@ -29,12 +29,13 @@ class FeatureSpec:
 
 
 def feature_spec(config: dict[str, Any] | None = None) -> FeatureSpec:
-    """Model features (model != false) of the feature spec, split into numeric and categorical."""
+    """Model features (model != false) by kind, their names checked as identifiers (they reach SQL)."""
     features = (config or load_config("features"))["features"]
-    used = [f for f in features if f.get("model", True) and f["kind"] in ("numeric", "categorical", "flag")]
+    used = [(identifier(f["name"], "features.yml: feature name"), f["kind"]) for f in features
+            if f.get("model", True) and f["kind"] in ("numeric", "categorical", "flag")]
     return FeatureSpec(
-        numeric=tuple(f["name"] for f in used if f["kind"] in ("numeric", "flag")),
-        categorical=tuple(f["name"] for f in used if f["kind"] == "categorical"),
+        numeric=tuple(name for name, kind in used if kind in ("numeric", "flag")),
+        categorical=tuple(name for name, kind in used if kind == "categorical"),
     )
 
 
@@ -319,8 +320,6 @@ HASH_SQL = "('x' || left(md5(l.customer_id), 8))::bit(32)::bigint"
 def _select_list(spec: FeatureSpec, flags: set[str]) -> str:
     # numerics travel as real (float4): the client keeps float32 anyway, and shorter text is cheaper
     # for the server to format and for the client to parse (same values as casting float8 -> float32)
-    for name in (*spec.numeric, *spec.categorical):  # config names: checked before they reach SQL
-        identifier(name, "features.yml: feature name")
     cols = ["f.customer_id", "f.as_of_date"]
     cols += [f'f."{c}"::integer::real as "{c}"' if c in flags else f'f."{c}"::real as "{c}"'
              for c in spec.numeric]
@@ -376,7 +375,6 @@ def load_training_frame(url: str | None = None, as_of_date: Any = None, *, sampl
     features = load_config("features")
     spec = feature_spec(features)
     flags = {f["name"] for f in features["features"] if f["kind"] == "flag"}
-    select_list = _select_list(spec, flags)  # config names are checked before any statement runs
     settings = sample_settings(config)
     warmup = int(split_cfg.get("warmup_months", 0) if warmup_months is None else warmup_months)
     params = {"as_of": None if as_of_date is None else str(as_of_date), "warmup": warmup,
@@ -394,7 +392,7 @@ def load_training_frame(url: str | None = None, as_of_date: Any = None, *, sampl
         plan = plan_sample(counts, config if sample else {**config, "sample": {
             "max_fit_rows": None, "max_calibration_rows": None, "max_holdout_rows": None}})
         # No ORDER BY: sorting the bounded sample here is cheaper than a sort spilling to disk there.
-        query = f"select {select_list}" + LABELLED_SQL + _sample_condition(plan)
+        query = f"select {_select_list(spec, flags)}" + LABELLED_SQL + _sample_condition(plan)
         chunk = int(settings["chunk_rows"])
         chunks = []
         with conn.cursor() as cur:  # plan the cursor for the whole result, not for its first rows

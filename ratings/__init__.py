@@ -1,1 +1,1 @@
-"""Decisioning: rate the book with the champion model, set limits and decisions, raise warnings, publish ratings."""
+"""Decisioning: rate the book with the champion, set limits and decisions, raise warnings, publish ratings."""

@@ -1,4 +1,4 @@
-"""Publishing a rated date: score and stage the book, gate it, then swap it into ratings.* in one transaction."""
+"""Publishing a rated date: score and stage the book, gate it, swap it into ratings.* in one transaction."""
 
 from __future__ import annotations
 
