@@ -150,17 +150,29 @@ def future_tolerance_days() -> int:
     return int(load_config("sources").get("future_tolerance_days", 0))
 
 
+def _batch_column(name: str, type_: str) -> str:
+    """A batch column: required, defaulting to the transaction setting raw.<name> the loader sets once
+    per batch, so the COPY stream carries only the source columns."""
+    default = f"current_setting('raw.{name.lstrip('_')}', true)"
+    return f"{name} {type_} not null default {default if type_ == 'text' else f'{default}::{type_}'}"
+
+
 def raw_ddl(sources: dict[str, SourceSpec] | None = None) -> str:
-    """CREATE TABLE statements for the raw layer (used to write and check migration 010)."""
+    """CREATE TABLE and CREATE INDEX statements of the raw layer (the baseline migration 010_raw.sql holds them).
+
+    Indexes: the key (the raw gate's cross-batch checks, the daily dbt build's lookups of changed keys),
+    _extracted_at (the daily dbt build reads the rows loaded since its last run) and _interval_start
+    (a rerun deletes its batch, the raw gate selects it)."""
     sources = sources or load_sources()
     parts: list[str] = []
     for source in sources.values():
         for spec in source.tables:
-            cols = [f"    {c} {t}" for c, t in {**spec.columns, **BATCH_COLUMNS}.items()]
-            parts.append(f"create table if not exists {spec.raw_table} (\n" + ",\n".join(cols) + "\n);")
+            cols = [f"    {c} {t}" for c, t in spec.columns.items()]
+            cols += [f"    {_batch_column(c, t)}" for c, t in BATCH_COLUMNS.items()]
+            parts.append(f"create table {spec.raw_table} (\n" + ",\n".join(cols) + "\n);")
             parts.append(
-                f"create index if not exists {spec.name}_batch_idx on {spec.raw_table} (_batch_id);\n"
-                f"create index if not exists {spec.name}_interval_idx on {spec.raw_table} (_interval_start);\n"
-                f"create index if not exists {spec.name}_key_idx on {spec.raw_table} ({spec.primary_key});"
+                f"create index {spec.name}_key_idx on {spec.raw_table} ({spec.primary_key});\n"
+                f"create index {spec.name}_extracted_idx on {spec.raw_table} (_extracted_at);\n"
+                f"create index {spec.name}_interval_idx on {spec.raw_table} (_interval_start);"
             )
     return "\n".join(parts) + "\n"

@@ -1,19 +1,59 @@
 """The warehouse helpers against a real PostgreSQL."""
 
-import pandas as pd
+import shutil
 
-from common.migrate import migrate
+import pandas as pd
+import pytest
+
+from common import migrate as migrations
+from common.migrate import MigrationHistoryError, migrate, migration_files
 from common.warehouse import connect, copy_rows, transaction
 
 
 def test_migrations_apply_once_and_rerun_is_a_no_op(pipeline_dbs):
     first = migrate(pipeline_dbs.warehouse)
     second = migrate(pipeline_dbs.warehouse)
-    assert "001_core.sql" in first
+    assert first == [p.name for p in migration_files()] and first[0] == "001_schemas.sql"
     assert second == []
     with transaction(pipeline_dbs.warehouse) as cur:
         cur.execute("select count(*) from audit.schema_migrations")
         assert cur.fetchone()[0] == len(first)
+
+
+def _applied(url: str) -> list[str]:
+    with transaction(url) as cur:
+        cur.execute("select to_regclass('audit.schema_migrations') is not null")
+        if not cur.fetchone()[0]:
+            return []
+        cur.execute("select name from audit.schema_migrations order by name")
+        return [r[0] for r in cur.fetchall()]
+
+
+def test_a_warehouse_from_the_migration_history_before_the_baseline_is_refused_with_the_way_out(pipeline_dbs):
+    url = pipeline_dbs.warehouse
+    with transaction(url) as cur:  # what the numbered files before the squash left behind
+        cur.execute("create schema audit; create schema raw_crm; create table audit.schema_migrations ("
+                    " name text primary key, applied_at timestamptz not null default now())")
+        cur.execute("insert into audit.schema_migrations (name) values ('001_core.sql'), ('012_raw_lean_indexes.sql')")
+    with pytest.raises(MigrationHistoryError, match=r"001_core\.sql, 012_raw_lean_indexes\.sql.*make clean"):
+        migrate(url)
+    assert _applied(url) == ["001_core.sql", "012_raw_lean_indexes.sql"]  # nothing applied on top
+
+
+def test_a_new_migration_numbered_before_an_applied_one_is_refused(pipeline_dbs, tmp_path, monkeypatch):
+    url = pipeline_dbs.warehouse
+    for path in migration_files():
+        shutil.copy(path, tmp_path / path.name)
+    (tmp_path / "100_later.sql").write_text("create table audit.later (a int);")
+    every = migrations.migration_files
+    monkeypatch.setattr(migrations, "migration_files", lambda: every(tmp_path))
+    assert migrate(url)[-1] == "100_later.sql"
+
+    (tmp_path / "095_written_in_parallel.sql").write_text("create table audit.parallel (a int);")
+    with pytest.raises(MigrationHistoryError, match=r"095_written_in_parallel\.sql sort before the applied 100_later"):
+        migrate(url)
+    (tmp_path / "095_written_in_parallel.sql").rename(tmp_path / "101_written_in_parallel.sql")
+    assert migrate(url) == ["101_written_in_parallel.sql"]
 
 
 def test_copy_rows_keeps_nulls_empty_strings_and_quotes_apart(warehouse_url):

@@ -1,4 +1,4 @@
-"""pipeline_writer may do what migration 032 grants and nothing more (bi_reader: tests/integration/test_bi_roles.py).
+"""pipeline_writer may do what migration 090_roles grants and nothing more (bi_reader: tests/integration/test_bi_roles.py).
 
 Promised: read the feature marts (also tables added later), read and write rows of ratings and
 ratings_stage. Not granted, so refused: anything in raw, staging (PII), intermediate, audit and
