@@ -3,7 +3,7 @@
 with
 
 bounds as (
-    select * from {{ ref('stg_finance__data_bounds') }}
+    select * from {{ ref('int_data_bounds_computed') }}
 ),
 
 run_date as (

@@ -19,7 +19,7 @@
 with
 
 bounds as (
-    select * from {{ ref('stg_finance__data_bounds') }}
+    select * from {{ ref('int_data_bounds_computed') }}
 ),
 
 cutoff as (
