@@ -4,7 +4,7 @@
     python bench/bench_features.py --warehouse-url URL --as-of 2025-12-30    # a warehouse with raw loaded
 
 The product side is `common.transform.build_snapshot(D)`: dbt builds marts.customer_features for one
-as-of date D from the raw tables (seeds, staging, snapshots, intermediate tables, the mart, the labels
+as-of date D from the raw tables (seeds, staging, intermediate tables, the mart, the labels
 and the data tests of D, exactly as the daily DAG runs it). The baseline is what a team without the
 product would write: `pd.read_sql` of every raw version loaded up to D, the point-in-time dedupe in
 memory (the version of each row that stood at the end of D, created by D), groupby per account, the

@@ -22,11 +22,11 @@ def build_snapshot(as_of_date: dt.date | str, conn_id_or_url: str = WAREHOUSE) -
     """Build (or replace) feature snapshot `as_of_date` and the labels that have matured by now.
 
     Runs `dbt build --exclude test_type:unit tag:staging_tests --vars '{as_of_date: D}'`: seeds,
-    staging (history tables incrementally: only the keys of newly loaded batches), snapshots,
-    intermediate tables for D, then delete+insert of D in
-    marts.customer_features and of the newly mature dates in marts.customer_default_labels, with the
-    data tests of those dates, and the daily snapshots older than daily_snapshot_retention_days are
-    pruned (month ends stay). Rerunning it for the same D gives the same rows.
+    staging (history tables incrementally: only the keys that newly loaded batches touch), the
+    intermediate tables for D, then delete+insert of D in marts.customer_features and of the newly
+    mature dates in marts.customer_default_labels, with the data tests of those dates, and the daily
+    snapshots older than daily_snapshot_retention_days are pruned (month ends stay). Rerunning it for
+    the same D gives the same rows.
     """
     return run_dbt(["build", *_DAILY_EXCLUDE], vars={"as_of_date": _iso(as_of_date)},
                    conn_id_or_url=conn_id_or_url)

@@ -1,5 +1,5 @@
 {#- Models land in exactly the schema their folder names (staging, intermediate, marts,
-    snapshots, seeds), never in <target>_<custom> as dbt's default would do. -#}
+    seeds), never in <target>_<custom> as dbt's default would do. -#}
 {% macro generate_schema_name(custom_schema_name, node) -%}
     {%- if custom_schema_name is none -%}
         {{ target.schema }}

@@ -274,7 +274,7 @@ def test_labels_exist_only_for_mature_snapshots_and_flag_defaults_in_the_horizon
 
 def test_pii_stays_in_staging(history_warehouse):
     found = fetch(history_warehouse, "select table_schema, table_name, column_name from information_schema.columns "
-                                     "where table_schema in ('intermediate', 'marts', 'snapshots', 'ratings') "
+                                     "where table_schema in ('intermediate', 'marts', 'seeds', 'ratings') "
                                      "and column_name = any(%s)", (list(PII_COLUMNS),))
     assert found == []
     in_staging = fetch(history_warehouse, "select count(*) from information_schema.columns "
@@ -283,8 +283,13 @@ def test_pii_stays_in_staging(history_warehouse):
     assert in_staging[0][0] > 0  # the check looks for the right names
 
 
-def test_snapshots_answer_what_the_credit_limit_was_on_a_day(history_warehouse):
-    # L2b was corrected from 50,000 USD to 30,000 USD two weeks after it started
-    rows = fetch(history_warehouse, "select credit_limit from snapshots.snp_finance__credit_limits "
-                                    "where limit_id = 'L2b' and dbt_valid_to is null")
-    assert rows == [(Decimal("30000.00"),)]
+def test_the_limit_history_answers_what_the_credit_limit_was_on_a_day(history_warehouse):
+    # L2b started on 2024-02-01 at 50,000 USD and was corrected to 30,000 USD on 2024-02-15
+    def limit_on(day: dt.date) -> list[tuple]:
+        return fetch(history_warehouse, "select credit_limit, valid_from from staging.stg_finance__credit_limit_history"
+                                        " where limit_id = 'L2b' and valid_from_date <= %s and %s < valid_to_date"
+                                        " and known_since_date <= %s", (day, day, day))
+    assert limit_on(dt.date(2024, 1, 31)) == []
+    assert limit_on(dt.date(2024, 2, 14)) == [(Decimal("50000.00"), dt.date(2024, 2, 1))]
+    assert limit_on(dt.date(2024, 2, 15)) == [(Decimal("30000.00"), dt.date(2024, 2, 1))]
+    assert limit_on(DATA_END) == [(Decimal("30000.00"), dt.date(2024, 2, 1))]

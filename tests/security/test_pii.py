@@ -1,4 +1,4 @@
-"""PII lives only in raw, staging and quarantine: never in intermediate, marts, snapshots, ratings or audit.
+"""PII lives only in raw, staging and quarantine: never in intermediate, marts, seeds, ratings or audit.
 
 The real pipeline runs on a small simulated book (bootstrap, then one daily run through the task
 functions); then every table and view outside the PII schemas is scanned for PII column names and
@@ -82,7 +82,7 @@ def test_the_book_was_built_and_rated(book: Book) -> None:
 def test_no_pii_column_outside_raw_staging_and_quarantine(book: Book) -> None:
     scanned = relations(book.dbs.warehouse, pii=False)
     schemas = {schema for schema, _ in scanned}
-    assert {"intermediate", "marts", "snapshots", "ratings", "ratings_stage", "audit"} <= schemas
+    assert {"intermediate", "marts", "seeds", "ratings", "ratings_stage", "audit"} <= schemas
     with transaction(book.dbs.warehouse) as cur:
         cur.execute(
             "select n.nspname || '.' || c.relname || '.' || a.attname from pg_attribute a"
