@@ -72,13 +72,21 @@ exposure as (
         / nullif(limits_3m_ago.credit_limit_eur, 0) as limit_utilisation_3m_ago
     from accounts
     left join invoices as invoices_now
-        on {{ same_account_and_date('invoices_now', 'evaluation_date') }}
+        on
+            accounts.account_id = invoices_now.account_id
+            and accounts.as_of_date = invoices_now.evaluation_date
     left join invoices as invoices_3m_ago
-        on {{ same_account_and_date('invoices_3m_ago', 'evaluation_date', months_back=3) }}
+        on
+            accounts.account_id = invoices_3m_ago.account_id
+            and {{ months_before('accounts.as_of_date', 3) }} = invoices_3m_ago.evaluation_date
     left join credit_limits as limits_now
-        on {{ same_account_and_date('limits_now', 'evaluation_date') }}
+        on
+            accounts.account_id = limits_now.account_id
+            and accounts.as_of_date = limits_now.evaluation_date
     left join credit_limits as limits_3m_ago
-        on {{ same_account_and_date('limits_3m_ago', 'evaluation_date', months_back=3) }}
+        on
+            accounts.account_id = limits_3m_ago.account_id
+            and {{ months_before('accounts.as_of_date', 3) }} = limits_3m_ago.evaluation_date
 )
 
 select
@@ -89,8 +97,9 @@ select
     coalesce(invoices.max_dpd_3m, 0) as max_dpd_3m,
     coalesce(invoices.max_dpd_6m, 0) as max_dpd_6m,
     coalesce(invoices.max_dpd_12m, 0) as max_dpd_12m,
-    {{ share('invoices.invoices_due_late_12m', 'invoices.invoices_due_12m') }}
-        as share_paid_late_12m,
+    round(
+        invoices.invoices_due_late_12m::numeric / nullif(invoices.invoices_due_12m, 0), 6
+    ) as share_paid_late_12m,
     round(invoices.avg_days_late_12m, 2) as avg_days_late_12m,
     case
         when exposure.open_receivables > 0
@@ -123,8 +132,9 @@ select
     coalesce(credit_notes.credit_note_amount_12m, 0) as credit_note_amount_12m,
     -- CRM engagement
     coalesce(activities.activity_count_3m, 0) as activity_count_3m,
-    {{ share('activities.negative_outcome_count_6m', 'activities.activity_count_6m') }}
-        as negative_outcome_share_6m,
+    round(
+        activities.negative_outcome_count_6m::numeric / nullif(activities.activity_count_6m, 0), 6
+    ) as negative_outcome_share_6m,
     accounts.as_of_date - activities.last_activity_date as days_since_last_contact,
     -- complaints
     coalesce(tickets.complaint_count_3m, 0) as complaint_count_3m,
@@ -145,22 +155,42 @@ select
     default_events.last_default_date
 from accounts
 inner join exposure
-    on {{ same_account_and_date('exposure') }}
+    on
+        accounts.account_id = exposure.account_id
+        and accounts.as_of_date = exposure.as_of_date
 left join invoices
-    on {{ same_account_and_date('invoices', 'evaluation_date') }}
+    on
+        accounts.account_id = invoices.account_id
+        and accounts.as_of_date = invoices.evaluation_date
 left join bureau_ratings as bureau_now
-    on {{ same_account_and_date('bureau_now', 'evaluation_date') }}
+    on
+        accounts.account_id = bureau_now.account_id
+        and accounts.as_of_date = bureau_now.evaluation_date
 left join bureau_ratings as bureau_6m_ago
-    on {{ same_account_and_date('bureau_6m_ago', 'evaluation_date', months_back=6) }}
+    on
+        accounts.account_id = bureau_6m_ago.account_id
+        and {{ months_before('accounts.as_of_date', 6) }} = bureau_6m_ago.evaluation_date
 left join activities
-    on {{ same_account_and_date('activities') }}
+    on
+        accounts.account_id = activities.account_id
+        and accounts.as_of_date = activities.as_of_date
 left join tickets
-    on {{ same_account_and_date('tickets') }}
+    on
+        accounts.account_id = tickets.account_id
+        and accounts.as_of_date = tickets.as_of_date
 left join opportunities
-    on {{ same_account_and_date('opportunities') }}
+    on
+        accounts.account_id = opportunities.account_id
+        and accounts.as_of_date = opportunities.as_of_date
 left join disputes
-    on {{ same_account_and_date('disputes') }}
+    on
+        accounts.account_id = disputes.account_id
+        and accounts.as_of_date = disputes.as_of_date
 left join credit_notes
-    on {{ same_account_and_date('credit_notes') }}
+    on
+        accounts.account_id = credit_notes.account_id
+        and accounts.as_of_date = credit_notes.as_of_date
 left join default_events
-    on {{ same_account_and_date('default_events') }}
+    on
+        accounts.account_id = default_events.account_id
+        and accounts.as_of_date = default_events.as_of_date
