@@ -20,7 +20,7 @@ $(STAMP): requirements.txt constraints.txt
 install: $(STAMP) ## Create .venv and install the pinned stack (skipped when up to date)
 
 demo: install ## Simulate sources, load history, run crm_credit_risk_daily through Airflow, print a summary
-	$(PY) -m pipeline.demo $(DEMO_ARGS)
+	$(PY) -m devtools.demo $(DEMO_ARGS)
 
 test: install lint ## Lint, then run the whole test suite against a real PostgreSQL (TEST_WAREHOUSE_URL, else 127.0.0.1:5432, else embedded)
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -36,19 +36,19 @@ format: install ## Apply ruff's fixes
 	$(VENV)/bin/ruff check --fix .
 
 airflow: install ## Start the local Airflow UI + scheduler (http://localhost:8080) on the embedded warehouse
-	$(PY) -m pipeline.local_airflow standalone
+	$(PY) -m devtools.local_airflow standalone
 
 airflow-env: install ## Print the environment of the local Airflow (eval it to use the airflow CLI)
-	@$(PY) -m pipeline.local_airflow env
+	@$(PY) -m devtools.local_airflow env
 
 bench: install ## Run the benchmarks (not tests) and write bench/results/
 	$(PY) -m bench.run_all $(BENCH_ARGS)
 
 pg-start: install ## Start the embedded PostgreSQL warehouse
-	$(PY) -m common.embedded_pg start
+	$(PY) -m devtools.embedded_pg start
 
 pg-stop: ## Stop the embedded PostgreSQL warehouse
-	$(PY) -m common.embedded_pg stop
+	$(PY) -m devtools.embedded_pg stop
 
 dbt-docs: install ## Generate the dbt docs site into .state/dbt/target
 	$(PY) -c "from common.dbt import run_dbt; run_dbt(['docs', 'generate'])"

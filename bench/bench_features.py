@@ -727,8 +727,8 @@ def fresh_run(args: argparse.Namespace) -> dict:
     then the batch of day D is extracted, as the daily DAG does, and both sides build D.
     """
     from common.migrate import migrate
-    from common.scratch import create_database, drop_database, server_url
-    from ingest.simulate import simulate
+    from devtools.scratch import create_database, drop_database, server_url
+    from devtools.simulator import simulate
 
     start = dt.date.fromisoformat(args.start)
     day = start + dt.timedelta(days=round(args.months * 30.44) - 1)

@@ -24,8 +24,8 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common.config import load_config  # noqa: E402
-from common.scratch import create_database, drop_database  # noqa: E402
 from common.warehouse import WAREHOUSE, connection_url, transaction  # noqa: E402
+from devtools.scratch import create_database, drop_database  # noqa: E402
 
 D = date(2026, 6, 30)
 _TYPES = {"numeric": "double precision", "categorical": "text", "flag": "integer", "date": "date"}

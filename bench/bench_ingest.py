@@ -29,10 +29,10 @@ from psycopg2 import sql
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common.migrate import migrate  # noqa: E402
-from common.scratch import create_database, drop_database, server_url  # noqa: E402
 from common.warehouse import connect  # noqa: E402
+from devtools.scratch import create_database, drop_database, server_url  # noqa: E402
+from devtools.simulator import simulate  # noqa: E402
 from ingest.extract import extract_interval  # noqa: E402
-from ingest.simulate import simulate  # noqa: E402
 from ingest.sources import BATCH_COLUMNS, load_sources  # noqa: E402
 
 HISTORY = dt.date(2000, 1, 1)

@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--keep-store", action="store_true", help="use the configured MLflow store")
     parser.add_argument("--keep-db", action="store_true", help="keep the synthetic database")
     parser.add_argument("--db-url", help="train on the synthetic marts of this database (filled by an earlier "
-                        "--keep-db run, or ml.synthetic.write_synthetic_marts) instead of generating them")
+                        "--keep-db run, or devtools.synthetic.write_synthetic_marts) instead of generating them")
     args = parser.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="bench_ml_")
@@ -72,7 +72,7 @@ def main() -> None:
         os.environ["MLFLOW_ARTIFACT_ROOT"] = f"{tmp}/artifacts"
         os.environ["CRM_RISK_STATE_DIR"] = f"{tmp}/state"
 
-    from common.scratch import create_database, drop_database, server_url
+    from devtools.scratch import create_database, drop_database, server_url
 
     admin, db_name, url = None, None, None
     t_data = 0.0
@@ -80,7 +80,7 @@ def main() -> None:
         url = args.db_url
         print(f"training on the existing marts of {url.rsplit('/', 1)[-1]}", flush=True)
     elif args.source == "synthetic":
-        from ml.synthetic import write_synthetic_marts
+        from devtools.synthetic import write_synthetic_marts
 
         admin = server_url()
         db_name = f"bench_ml_{uuid.uuid4().hex[:8]}"

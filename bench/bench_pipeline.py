@@ -53,8 +53,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common.config import config_dir  # noqa: E402
 from common.migrate import migrate  # noqa: E402
-from common.scratch import create_database, drop_database, server_url  # noqa: E402
 from common.warehouse import transaction  # noqa: E402
+from devtools.scratch import create_database, drop_database, server_url  # noqa: E402
 
 HISTORY = dt.date(2000, 1, 1)
 SCHEMAS = ["raw_crm", "raw_finance", "quarantine", "staging", "snapshots", "intermediate", "marts", "ratings",
@@ -219,8 +219,8 @@ def main() -> None:  # noqa: PLR0915 - one linear script of stages
                                "first_daily_day": str(first_day), "last_day": str(end),
                                "backfill_days": args.backfill_days}
 
+    from devtools.simulator import simulate
     from ingest.extract import extract_interval
-    from ingest.simulate import simulate
 
     # the sources as they stand on the eve of the first daily run; each daily run first advances them
     # by a day (a source holds the latest version of each row: simulating the end up front would hide

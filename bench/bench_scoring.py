@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 from bench.memory import PeakRss  # noqa: E402
-from common.scratch import create_database, drop_database, server_url  # noqa: E402
+from devtools.scratch import create_database, drop_database, server_url  # noqa: E402
 
 SQL_TYPES = {"numeric": "double precision", "categorical": "text", "flag": "integer", "date": "date"}
 
@@ -45,7 +45,7 @@ def fill_features(url: str, customers: int, dates: list[date], chunk: int = 50_0
     """Synthetic snapshot rows for each date, COPYed chunk by chunk; returns seconds spent."""
     from common.config import load_config
     from common.warehouse import copy_rows, transaction
-    from ml.synthetic import synthetic_frame
+    from devtools.synthetic import synthetic_frame
 
     spec = load_config("features")
     columns = ["customer_id", "as_of_date"] + [f["name"] for f in spec["features"]]
@@ -188,7 +188,7 @@ def champion(kind: str):
     from ml.registry import load_champion
 
     if kind == "train":
-        from ml.synthetic import synthetic_frame
+        from devtools.synthetic import synthetic_frame
         from ml.train import train_and_register
 
         start = time.perf_counter()

@@ -70,7 +70,9 @@ def connection_url(conn_id: str = WAREHOUSE) -> str:
     if stored:
         return _normalise(stored)
     if conn_id in EMBEDDED_DATABASES:
-        from common import embedded_pg
+        # the development default: imported only here, so a deployment that configures its
+        # connections never loads the development tooling
+        from devtools import embedded_pg
 
         return embedded_pg.ensure_running().url(EMBEDDED_DATABASES[conn_id])
     raise ConnectionNotConfigured(

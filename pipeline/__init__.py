@@ -1,1 +1,1 @@
-"""Run-level glue between the stages: what each DAG task calls, run audit, demo bootstrap."""
+"""Run-level glue between the stages: what each DAG task calls, run audit, initial load."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from common.paths import REPO_ROOT
-from common.scratch import create_database, drop_database, server_url
+from devtools.scratch import create_database, drop_database, server_url
 
 # Airflow reads its settings at import time: give the test run its own home before anything imports it.
 if os.environ.get("TEST_AIRFLOW_HOME"):

@@ -30,7 +30,7 @@ def _run_day(dag, day: date):
 
 @pytest.mark.slow
 def test_daily_run_rates_every_active_customer_once_and_rerun_adds_no_rows(pipeline_dbs, mlflow_uri, daily_dag):
-    from ingest.simulate import simulate
+    from devtools.simulator import simulate
     from pipeline.bootstrap import load_history
 
     simulate(400, HISTORY_START, AS_OF, seed=11, verbose=False)

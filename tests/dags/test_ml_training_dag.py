@@ -32,8 +32,8 @@ def test_training_dag_is_weekly_one_run_at_a_time_with_mapped_candidates(trainin
 
 @pytest.mark.slow
 def test_training_dag_run_registers_a_champion(training_dag, mlflow_uri, monkeypatch):
+    from devtools.synthetic import synthetic_frame
     from ml import dataset, registry
-    from ml.synthetic import synthetic_frame
 
     monkeypatch.setattr(dataset, "load_training_frame",
                         lambda url=None, as_of_date=None: synthetic_frame(n_customers=300, n_snapshots=12, seed=2))

@@ -120,11 +120,11 @@ def _assert_one_at_a_time(runs: list[dict], expected_order: list[date]) -> None:
 @pytest.mark.timeout(900)
 def test_scheduler_backfill_forward_backward_and_dag_test_leave_identical_rows(
         pipeline_dbs, mlflow_uri, admin_url, daily_dag, tmp_path, monkeypatch):
-    from ingest.simulate import simulate
+    from devtools.scheduler import running, scheduler_env
+    from devtools.simulator import simulate
     from ml.registry import champion_exists
     from ml.train import train_and_register
     from pipeline.bootstrap import load_history
-    from pipeline.scheduler import running, scheduler_env
 
     # Bootstrap once: sources up to LAST, history before FIRST, a champion that every variant shares.
     simulate(CUSTOMERS, HISTORY_START, LAST, seed=11, verbose=False)

@@ -17,8 +17,8 @@ def midnight(day: dt.date) -> dt.datetime:
 
 
 def test_first_load_of_a_day_needs_the_previous_interval_and_a_reload_does_not(warehouse_url):
+    from devtools.simulator import simulate
     from ingest.extract import extract_interval
-    from ingest.simulate import simulate
 
     simulate(60, START, FIRST + dt.timedelta(days=2), seed=3, verbose=False)
     for source in ("crm", "finance"):

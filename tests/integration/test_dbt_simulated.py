@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from common.transform import build_history, build_snapshot
+from devtools.simulator import simulate
 from ingest.extract import extract_interval
-from ingest.simulate import simulate
 from tests.integration.test_dbt_features import feature_rows, fetch
 
 START = dt.date(2024, 1, 1)

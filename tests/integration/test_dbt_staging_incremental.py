@@ -8,8 +8,8 @@ import datetime as dt
 
 from common.dbt import run_dbt
 from common.warehouse import transaction
+from devtools.simulator import simulate
 from ingest.extract import extract_interval
-from ingest.simulate import simulate
 from tests.integration.test_dbt_features import fetch
 
 START = dt.date(2024, 1, 1)

@@ -21,8 +21,8 @@ def _day(day: datetime) -> tuple[datetime, datetime]:
 @pytest.fixture
 def simulated(pipeline_dbs):
     """Sources with 5% bad rows of every kind, the history loaded, and one daily batch extracted."""
+    from devtools.simulator import simulate
     from ingest.extract import extract_interval
-    from ingest.simulate import simulate
 
     migrate(pipeline_dbs.warehouse)
     simulate(80, date(2025, 1, 1), date(2025, 3, 31), seed=11, dirty_rate=0.05, verbose=False)

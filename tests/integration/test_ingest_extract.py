@@ -9,10 +9,10 @@ import pytest
 
 from common.migrate import migrate
 from common.warehouse import transaction
+from devtools.simulator import simulate
 from ingest.connectors import SourceUnavailable, read_chunks
 from ingest.extract import backfill, extract_interval
 from ingest.load import OverlappingBatch, load_batch
-from ingest.simulate import simulate
 from ingest.sources import source_spec
 from tests.conftest import create_database, drop_database
 

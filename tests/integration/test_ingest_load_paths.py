@@ -11,10 +11,10 @@ import pyarrow.csv as pacsv
 import pytest
 
 from common.warehouse import transaction
+from devtools.simulator import simulate
 from ingest import load as loader
 from ingest import pgbinary
 from ingest.extract import extract_interval
-from ingest.simulate import simulate
 from ingest.sources import source_spec
 
 START = dt.date(2024, 1, 1)

@@ -30,7 +30,7 @@ def _latest_snapshot(url: str) -> pd.DataFrame:
 
 @pytest.mark.slow
 def test_training_on_the_marts_registers_a_champion_that_rates_the_latest_snapshot(warehouse_url, mlflow_uri):
-    from ingest.simulate import simulate
+    from devtools.simulator import simulate
     from pipeline.bootstrap import load_history
 
     simulate(CUSTOMERS, HISTORY_START, AS_OF, seed=21, verbose=False)

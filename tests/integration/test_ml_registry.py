@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from common.paths import REPO_ROOT
+from devtools.synthetic import synthetic_frame
 from ml import registry
-from ml.synthetic import synthetic_frame
 from ml.train import train_and_register
 
 KEPT = ["complaint_count_12m", "dispute_count_12m", "industry"]  # weak features the worse model keeps

@@ -13,10 +13,10 @@ import pytest
 import yaml
 
 from common.paths import CONFIG_DIR
-from common.scratch import create_database, drop_database
+from devtools.scratch import create_database, drop_database
+from devtools.synthetic import synthetic_frame, write_synthetic_marts
 from ml import dataset, registry, train
 from ml.pyfunc_model import OUTPUT_COLUMNS
-from ml.synthetic import synthetic_frame, write_synthetic_marts
 
 CUSTOMERS, SNAPSHOTS, BLOCK = 1500, 14, 600
 CAPS = {"max_fit_rows": 6000, "max_calibration_rows": 2500, "max_holdout_rows": 2500, "chunk_rows": 700}

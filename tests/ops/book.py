@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from common.scratch import create_database, drop_database
+from devtools.scratch import create_database, drop_database
 from tests.conftest import PipelineDatabases
 
 HISTORY_START = dt.date(2024, 1, 1)  # long enough for the training warm-up plus a 12-month horizon
@@ -48,7 +48,7 @@ def rated_book(admin_url: str, tmp: Path, customers: int = CUSTOMERS, seed: int 
                 mp.setenv(f"AIRFLOW_CONN_{role.upper()}", url.replace("postgresql+psycopg2://", "postgresql://"))
             mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp / 'mlflow.db'}")
             mp.setenv("MLFLOW_ARTIFACT_ROOT", str(tmp / "mlartifacts"))
-            from ingest.simulate import simulate
+            from devtools.simulator import simulate
             from pipeline import daily
             from pipeline.bootstrap import load_history
 

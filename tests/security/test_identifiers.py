@@ -101,7 +101,7 @@ def test_a_malicious_name_in_sources_yml_stops_extraction_before_any_sql(planted
 
 
 def test_a_malicious_name_in_sources_yml_stops_the_simulator_ddl_too(planted_config):
-    from ingest.simulate import simulate
+    from devtools.simulator import simulate
 
     planted_config("sources", SOURCE_PLANTS["column type"])
     with pytest.raises(InvalidIdentifier, match="not a PostgreSQL type name"):

@@ -75,8 +75,9 @@ def test_scanner_catches_a_planted_secret(planted):
 # Connections come from Airflow connections or the environment (common.warehouse.connection_url); the
 # only literal server addresses are the local defaults of the embedded server and the scratch-database
 # helper used by tests and benchmarks.
-LITERAL_CONNECTION_ALLOWED = {"common/embedded_pg.py", "common/scratch.py"}
-CODE_FOLDERS = ("common/", "ingest/", "ml/", "expectations/", "pipeline/", "dags/", "bench/", "dbt_project/")
+LITERAL_CONNECTION_ALLOWED = {"devtools/embedded_pg.py", "devtools/scratch.py"}
+CODE_FOLDERS = ("common/", "ingest/", "ml/", "expectations/", "pipeline/", "dags/", "devtools/", "bench/",
+                "dbt_project/")
 CONNECTION_LITERALS = {
     # a DSN whose host is written out, not interpolated: postgresql://user@db.prod:5432/x
     "DSN literal": re.compile(r"\b(?:postgres(?:ql)?|mysql|mssql|redshift|snowflake)(?:\+\w+)?://[\w.%-]+(?::[^@\s'\"/]*)?@?[\w.-]*[\w-]"),

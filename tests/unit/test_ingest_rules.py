@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ingest import simulate as sim
+from devtools.simulator.clock import Clock
+from devtools.simulator.customers import draw_customers
+from devtools.simulator.write import chunk_tables
 from ingest.connectors import landing_days
 from ingest.load import batch_id_for
 from ingest.sources import load_sources, raw_ddl, source_spec
@@ -107,9 +109,9 @@ def test_file_drop_intervals_cover_whole_days():
 def _tables(seed: int, end: dt.date, n: int = 300) -> dict[str, pd.DataFrame]:
     start = dt.date(2024, 1, 1)
     rng = np.random.default_rng([seed, 0])
-    customers = sim._customers(rng, 1, n)
+    customers = draw_customers(rng, 1, n)
     cut = float((end - start).days + 1)
-    return sim._chunk_tables(rng, customers, sim._Clock(start), cut)
+    return chunk_tables(rng, customers, Clock(start), cut)
 
 
 def test_simulator_is_deterministic_per_seed():
@@ -138,7 +140,7 @@ def test_a_later_end_only_adds_rows_and_advances_rows_changed_since():
 
 def test_defaults_are_rare_but_follow_latent_risk():
     rng = np.random.default_rng([1, 0])
-    c = sim._customers(rng, 1, 20_000)
+    c = draw_customers(rng, 1, 20_000)
     in_year = c.default_day < c.w0 + 365
     assert 0.03 <= in_year.mean() <= 0.07
     assert in_year[c.z > 1].mean() > 3 * in_year[c.z < 0].mean()

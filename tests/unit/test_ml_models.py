@@ -8,12 +8,12 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from common.config import load_config
+from devtools.synthetic import synthetic_frame
 from ml.candidates import fit_candidate
 from ml.dataset import TARGET, feature_spec, infer_spec, model_matrix, out_of_time_split
 from ml.evaluate import discrimination, grade_distribution, psi
 from ml.pyfunc_model import OUTPUT_COLUMNS, CreditPDModel, reason_code_array, reason_code_map
 from ml.scale import load_master_scale, score_for_pd
-from ml.synthetic import synthetic_frame
 from ml.train import choose
 
 

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 
 from common.config import load_config
+from devtools.synthetic import synthetic_frame
 from ml.candidates import fit_candidate
 from ml.dataset import TARGET, feature_spec, model_matrix, out_of_time_split
 from ml.pyfunc_model import CreditPDModel, reason_code_array
 from ml.scale import score_for_pd
-from ml.synthetic import synthetic_frame
 
 MIN_EFFECT = 1e-6
 

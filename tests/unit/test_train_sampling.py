@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from common.config import load_config
+from devtools.synthetic import synthetic_frame
 from ml import dataset
 from ml.evaluate import calibration_by_grade, discrimination, grade_distribution, information_values
 from ml.scale import load_master_scale
-from ml.synthetic import synthetic_frame
 
 CAPS = {"max_fit_rows": 6000, "max_calibration_rows": 2000, "max_holdout_rows": 2500, "chunk_rows": 1000}
 

@@ -21,7 +21,7 @@ def server_url() -> str:
         psycopg2.connect(libpq_dsn(LOCAL_SERVER), connect_timeout=3).close()
         return LOCAL_SERVER
     except psycopg2.OperationalError:
-        from common import embedded_pg
+        from devtools import embedded_pg
 
         return embedded_pg.ensure_running().url("postgres")
 

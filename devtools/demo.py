@@ -84,7 +84,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
-    from pipeline.local_airflow import airflow, airflow_env
+    from devtools.local_airflow import airflow, airflow_env
 
     began = time.monotonic()
     env = airflow_env()  # starts the embedded warehouse when no connection is configured
@@ -95,7 +95,7 @@ def main() -> None:
     if _already_done(marker):
         print("demo: sources and history already built with these settings; rerunning the daily DAG only")
     else:
-        from ingest.simulate import simulate
+        from devtools.simulator import simulate
         from pipeline.bootstrap import load_history
 
         print(f"demo: simulating {args.customers:,} customers, {args.history_start} .. {args.as_of}", flush=True)

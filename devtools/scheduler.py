@@ -3,7 +3,7 @@
 Tests and operators use it the same way: start the components in a private AIRFLOW_HOME, queue a
 backfill with `airflow backfill create`, wait until the scheduler has run it, stop everything.
 
-    python -m pipeline.scheduler backfill --from-date 2026-10-29 --to-date 2026-10-31 [--run-backwards]
+    python -m devtools.scheduler backfill --from-date 2026-10-29 --to-date 2026-10-31 [--run-backwards]
         [--reprocess-behavior completed]
 
 Backfill runs of one backfill start one at a time (`--max-active-runs 1`, which Airflow counts per
@@ -29,8 +29,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from devtools.local_airflow import airflow_env
 from pipeline.daily import DAG_ID
-from pipeline.local_airflow import airflow_env
 
 COMPONENTS = ("api-server", "dag-processor", "scheduler")
 

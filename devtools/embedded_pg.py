@@ -2,7 +2,7 @@
 
 Uses the server binaries that the `pgserver` wheel ships, so nothing is installed by hand. The server
 listens on 127.0.0.1 only (no Unix socket, whose path length is limited) and keeps running between
-commands; `python -m common.embedded_pg stop` stops it.
+commands; `python -m devtools.embedded_pg stop` stops it.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Local Airflow that works out of the box: home under the state folder, SQLite metadata, no examples.
 
-`python -m pipeline.local_airflow env` prints the environment; `run -- <airflow args>` runs the Airflow
+`python -m devtools.local_airflow env` prints the environment; `run -- <airflow args>` runs the Airflow
 CLI in it (e.g. `run -- dags test crm_credit_risk_daily 2026-11-01`); `standalone` starts the UI,
 scheduler, dag-processor and triggerer for clicking through runs and starting backfills.
 """
@@ -28,8 +28,8 @@ def _embedded_connections() -> dict[str, str]:
         missing.remove(WAREHOUSE)
     if not missing:
         return {}
-    from common import embedded_pg
     from common.warehouse import EMBEDDED_DATABASES
+    from devtools import embedded_pg
 
     server = embedded_pg.ensure_running()
     return {
