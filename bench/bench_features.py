@@ -1,7 +1,7 @@
 """Benchmark: the dbt feature build next to a plain pandas implementation of the same features.
 
-    python bench/bench_features.py --customers 100000                        # fresh databases, 24 months
-    python bench/bench_features.py --warehouse-url URL --as-of 2025-12-30    # a warehouse with raw loaded
+    python -m bench.bench_features --customers 100000                        # fresh databases, 24 months
+    python -m bench.bench_features --warehouse-url URL --as-of 2025-12-30    # a warehouse with raw loaded
 
 The product side is `common.transform.build_snapshot(D)`: dbt builds marts.customer_features for one
 as-of date D from the raw tables (seeds, staging, intermediate tables, the mart, the labels
@@ -48,11 +48,9 @@ import pandas as pd
 import psutil
 import sqlalchemy as sa
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from common.config import load_config  # noqa: E402
-from common.paths import DBT_PROJECT_DIR  # noqa: E402
-from common.warehouse import _normalise, connect  # noqa: E402
+from common.config import load_config
+from common.paths import DBT_PROJECT_DIR, REPO_ROOT
+from common.warehouse import _normalise, connect
 
 HISTORY = dt.date(2000, 1, 1)
 PANDAS_TABLE = "bench_pandas.customer_features"
@@ -469,7 +467,7 @@ def run_side(side: str, url: str, day: dt.date, state: Path) -> dict:
     A failed build raises, except when the child was stopped or killed for want of memory: then the
     result carries `error` (the figures of a baseline that does not fit are a result too).
     """
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", side, "--warehouse-url", url,
+    cmd = [sys.executable, "-m", "bench.bench_features", "--child", side, "--warehouse-url", url,
            "--as-of", day.isoformat()]
     env = {**os.environ, "CRM_RISK_STATE_DIR": str(state)}  # dbt's target and logs stay private
     monitor = connect(url)
@@ -478,7 +476,7 @@ def run_side(side: str, url: str, day: dt.date, state: Path) -> dict:
     peak = {"client_rss": 0, "server_rss": 0, "server_uss": 0, "total": 0}
     with tempfile.TemporaryFile("w+") as log, monitor.cursor() as cur:
         began = time.monotonic()
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
         root = psutil.Process(proc.pid)
         stopped = None
         while proc.poll() is None:

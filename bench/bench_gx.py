@@ -1,6 +1,6 @@
 """Benchmark: how long the feature-snapshot quality gate takes on a large synthetic snapshot.
 
-    python bench/bench_gx.py --customers 1000000 [--history 7] [--url postgresql://...] [--keep]
+    python -m bench.bench_gx --customers 1000000 [--history 7] [--url postgresql://...] [--keep]
 
 Creates a scratch database on the warehouse's server, migrates it, fills marts.customer_features with
 synthetic snapshots with the columns of config/features.yml - `--history` earlier days (1: the volume
@@ -13,19 +13,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import time
 import uuid
 from datetime import date, timedelta
-from pathlib import Path
 
 import sqlalchemy as sa
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from common.config import load_config  # noqa: E402
-from common.warehouse import WAREHOUSE, connection_url, transaction  # noqa: E402
-from devtools.scratch import create_database, drop_database  # noqa: E402
+from common.config import load_config
+from common.warehouse import WAREHOUSE, connection_url, transaction
+from devtools.scratch import create_database, drop_database
 
 D = date(2026, 6, 30)
 _TYPES = {"numeric": "double precision", "categorical": "text", "flag": "integer", "date": "date"}

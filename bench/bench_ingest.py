@@ -1,7 +1,7 @@
 """Benchmark: simulator time, then extraction + load rows/s next to a bare COPY of the same rows.
 
-    python bench/bench_ingest.py --customers 100000            # 24 months of history
-    python bench/bench_ingest.py --customers 1000000 --keep    # keep the databases afterwards
+    python -m bench.bench_ingest --customers 100000            # 24 months of history
+    python -m bench.bench_ingest --customers 1000000 --keep    # keep the databases afterwards
 
 Uses three fresh databases (<--db-prefix>_crm / _finance / _warehouse, default prefix bench_ingest) on
 the server of TEST_WAREHOUSE_URL, else 127.0.0.1:5432, else the embedded one; pass your own prefix when
@@ -19,21 +19,18 @@ import argparse
 import datetime as dt
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from psycopg2 import sql
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from common.migrate import migrate  # noqa: E402
-from common.warehouse import connect  # noqa: E402
-from devtools.scratch import create_database, drop_database, server_url  # noqa: E402
-from devtools.simulator import simulate  # noqa: E402
-from ingest.extract import extract_interval  # noqa: E402
-from ingest.sources import BATCH_COLUMNS, load_sources  # noqa: E402
+from common.migrate import migrate
+from common.warehouse import connect
+from devtools.scratch import create_database, drop_database, server_url
+from devtools.simulator import simulate
+from ingest.extract import extract_interval
+from ingest.sources import BATCH_COLUMNS, load_sources
 
 HISTORY = dt.date(2000, 1, 1)
 

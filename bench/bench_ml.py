@@ -1,8 +1,8 @@
 """Benchmark: training time and peak memory at N customers x 24 monthly snapshots, and scoring rows/s,
 pyfunc vs bare estimator.
 
-    python bench/bench_ml.py --customers 100000 [--snapshots 24] [--score-rows 50000] [--source synthetic|marts]
-    python bench/bench_ml.py --customers 1000000 --keep-db     # later: --db-url URL to train again on it
+    python -m bench.bench_ml --customers 100000 [--snapshots 24] [--score-rows 50000] [--source synthetic|marts]
+    python -m bench.bench_ml --customers 1000000 --keep-db     # later: --db-url URL to train again on it
 
 --source synthetic (default) creates a throw-away database (on TEST_WAREHOUSE_URL, else 127.0.0.1:5432,
 else the embedded server) and fills marts.customer_features and marts.customer_default_labels with a
@@ -27,15 +27,12 @@ import argparse
 import json
 import os
 import resource
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.memory import PeakRss  # noqa: E402
+from bench.memory import PeakRss
 
 
 def _rows_per_second(fn, frame, repeat: int = 5) -> tuple[float, float]:

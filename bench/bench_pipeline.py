@@ -1,7 +1,7 @@
 """Benchmark: the whole pipeline end to end on a simulated book, stage by stage, next to its baselines.
 
-    python bench/bench_pipeline.py --customers 1000000 --backfill-days 1  # the scale target
-    python bench/bench_pipeline.py --customers 100000 --backfill-days 30  # quick size + a 30-day backfill
+    python -m bench.bench_pipeline --customers 1000000 --backfill-days 1  # the scale target
+    python -m bench.bench_pipeline --customers 100000 --backfill-days 30  # quick size + a 30-day backfill
 
 Stages, each timed with the peak resident memory of this process and its children (dbt runs in this
 process; the PostgreSQL server's memory is bounded by its own settings and not included):
@@ -17,10 +17,10 @@ process; the PostgreSQL server's memory is bounded by its own settings and not i
   storage         what one more day of history adds to each warehouse schema (the last daily run;
                   intermediate tables are rebuilt by every run and not counted)
 
-Daily runs on databases that are already loaded (e.g. kept by `bench_ingest.py --keep`):
+Daily runs on databases that are already loaded (e.g. kept by `python -m bench.bench_ingest --keep`):
 
     python -m ingest.simulate --customers 1000000 --start 2024-01-01 --end 2026-01-01   # one day further
-    python bench/bench_pipeline.py --existing bench_ingest --mlflow-uri sqlite:///<store with a @champion>
+    python -m bench.bench_pipeline --existing bench_ingest --mlflow-uri sqlite:///<store with a @champion>
 
 runs the daily run(s) for the days after the loaded raw data (the first dbt run builds the staging
 tables from raw: measured as its own stage), with the champion of the given MLflow store.
@@ -38,7 +38,6 @@ import datetime as dt
 import json
 import os
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -49,12 +48,10 @@ from typing import Any
 import psutil
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from common.config import config_dir  # noqa: E402
-from common.migrate import migrate  # noqa: E402
-from common.warehouse import transaction  # noqa: E402
-from devtools.scratch import create_database, drop_database, server_url  # noqa: E402
+from common.config import config_dir
+from common.migrate import migrate
+from common.warehouse import transaction
+from devtools.scratch import create_database, drop_database, server_url
 
 HISTORY = dt.date(2000, 1, 1)
 SCHEMAS = ["raw_crm", "raw_finance", "quarantine", "staging", "snapshots", "intermediate", "marts", "ratings",
@@ -299,10 +296,11 @@ def main() -> None:  # noqa: PLR0915 - one linear script of stages
     after_history = storage["total"]
 
     if not args.skip_baselines:
-        compare = _feature_comparison()
-        if compare is not None:
-            summary["feature_build_vs_pandas"] = stages.run(
-                "baseline: feature build, dbt vs plain pandas", lambda: compare(urls["warehouse"], first_day, runs=1))
+        from bench.bench_features import compare_feature_builds
+
+        summary["feature_build_vs_pandas"] = stages.run(
+            "baseline: feature build, dbt vs plain pandas",
+            lambda: compare_feature_builds(urls["warehouse"], first_day, runs=1))
 
     if args.backfill_days:
         days = [first_day + dt.timedelta(days=n) for n in range(1, args.backfill_days + 1)]
@@ -394,15 +392,6 @@ def _count(url: str, table: str) -> int:
     with transaction(url) as cur:
         cur.execute(f"select count(*) from {table}")  # noqa: S608 - a constant table name
         return int(cur.fetchone()[0])
-
-
-def _feature_comparison() -> Callable[[str, dt.date], dict] | None:
-    try:
-        from bench.bench_features import compare_feature_builds
-    except ImportError:
-        print("   (bench/bench_features.py not available: no pandas comparison)", flush=True)
-        return None
-    return compare_feature_builds
 
 
 def _print_table(summary: dict[str, Any]) -> None:

@@ -1,6 +1,6 @@
 """Benchmark: score and publish N customers for a date (rows/s and peak memory of the scoring task).
 
-    python bench/bench_scoring.py --customers 1000000
+    python -m bench.bench_scoring --customers 1000000
 
 Sets up a throw-away warehouse database (on TEST_WAREHOUSE_URL, else 127.0.0.1:5432, else the embedded
 server), fills marts.customer_features with synthetic customers, trains and registers a real champion
@@ -25,18 +25,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-
-from bench.memory import PeakRss  # noqa: E402
-from devtools.scratch import create_database, drop_database, server_url  # noqa: E402
+from bench.memory import PeakRss
+from devtools.scratch import create_database, drop_database, server_url
 
 SQL_TYPES = {"numeric": "double precision", "categorical": "text", "flag": "integer", "date": "date"}
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import subprocess
 import sys
@@ -31,17 +30,17 @@ RESULTS = REPO_ROOT / "bench" / "results"
 
 
 def _stages(customers: int) -> dict[str, list[str]]:
-    """Benchmark name -> command. The backfill runs at a tenth of the size (30 daily runs)."""
+    """Benchmark name -> python arguments (a module of bench/). The backfill runs at a tenth of the size."""
     small = max(2000, customers // 10)
     return {
-        f"end to end at {customers:,}": ["bench/bench_pipeline.py", "--customers", str(customers),
+        f"end to end at {customers:,}": ["-m", "bench.bench_pipeline", "--customers", str(customers),
                                           "--backfill-days", "1"],
-        f"end to end at {small:,} + 30-day backfill": ["bench/bench_pipeline.py", "--customers", str(small),
+        f"end to end at {small:,} + 30-day backfill": ["-m", "bench.bench_pipeline", "--customers", str(small),
                                                         "--backfill-days", "30"],
-        "training + pyfunc vs bare predict": ["bench/bench_ml.py", "--customers", str(customers)],
-        "scoring + publish ratings": ["bench/bench_scoring.py", "--customers", str(customers)],
-        "quality gate on a feature snapshot": ["bench/bench_gx.py", "--customers", str(customers)],
-        "load vs bare COPY (both baselines)": ["bench/bench_ingest.py", "--customers", str(small)],
+        "training + pyfunc vs bare predict": ["-m", "bench.bench_ml", "--customers", str(customers)],
+        "scoring + publish ratings": ["-m", "bench.bench_scoring", "--customers", str(customers)],
+        "quality gate on a feature snapshot": ["-m", "bench.bench_gx", "--customers", str(customers)],
+        "load vs bare COPY (both baselines)": ["-m", "bench.bench_ingest", "--customers", str(small)],
     }
 
 
@@ -79,8 +78,8 @@ def run(name: str, args: list[str]) -> dict:
     print(f"== {name}: {' '.join(args)}", flush=True)
     started = time.monotonic()
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, *args], cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+        # run as modules from the repository root, which is what puts the project's packages on the path
+        proc = subprocess.Popen([sys.executable, *args], cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT)
         code, peak = _peak_rss(proc)
     seconds = time.monotonic() - started
     text = log.read_text()
