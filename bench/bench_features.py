@@ -48,6 +48,7 @@ import pandas as pd
 import psutil
 import sqlalchemy as sa
 
+from bench.memory import PeakRss, tree_rss
 from common.config import load_config
 from common.paths import DBT_PROJECT_DIR, REPO_ROOT
 from common.warehouse import _normalise, connect
@@ -430,24 +431,40 @@ def _server_backends(cur, ports: set[int]) -> list[int]:
     return [pid for pid, port, leader in rows if pid in leaders or leader in leaders]
 
 
-def _sample(root: psutil.Process, cur, pg_port: int) -> tuple[int, int, int]:
-    """(client tree RSS, server backends RSS, server backends USS) in bytes, right now."""
-    client, ports = 0, set()
+def _client_ports(root: psutil.Process, pg_port: int) -> set[int]:
+    """Local ports of the tree's TCP connections to the PostgreSQL server."""
+    ports: set[int] = set()
     for proc in [root, *root.children(recursive=True)]:
         try:
-            client += proc.memory_info().rss
             ports |= {c.laddr.port for c in proc.net_connections(kind="tcp") if c.raddr and c.raddr.port == pg_port}
         except psutil.Error:
             pass
-    server_rss = server_uss = 0
-    for pid in _server_backends(cur, ports):
+    return ports
+
+
+class BuildMemory(PeakRss):
+    """The build's client tree RSS and the RSS / USS of the PostgreSQL backends serving it, sampled together."""
+
+    def __init__(self, root: psutil.Process, cur, pg_port: int) -> None:
+        super().__init__(root, children=True, interval=SAMPLE_SECONDS)
+        self.cur, self.pg_port = cur, pg_port
+
+    def measure(self) -> dict[str, int]:
+        client = tree_rss(self.proc)
         try:
-            info = psutil.Process(pid).memory_full_info()
-            server_rss += info.rss
-            server_uss += info.uss
-        except psutil.Error:
-            pass
-    return client, server_rss, server_uss
+            ports = _client_ports(self.proc, self.pg_port)
+        except psutil.Error:  # the build has ended
+            ports = set()
+        server_rss = server_uss = 0
+        for pid in _server_backends(self.cur, ports):
+            try:
+                info = psutil.Process(pid).memory_full_info()
+                server_rss += info.rss
+                server_uss += info.uss
+            except psutil.Error:
+                pass
+        return {"client_rss": client, "server_rss": server_rss, "server_uss": server_uss,
+                "total": client + server_uss}
 
 
 def _stop_tree(root: psutil.Process) -> None:
@@ -473,32 +490,26 @@ def run_side(side: str, url: str, day: dt.date, state: Path) -> dict:
     monitor = connect(url)
     monitor.autocommit = True
     pg_port = sa.make_url(_normalise(url)).port or 5432
-    peak = {"client_rss": 0, "server_rss": 0, "server_uss": 0, "total": 0}
     with tempfile.TemporaryFile("w+") as log, monitor.cursor() as cur:
         began = time.monotonic()
         proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
         root = psutil.Process(proc.pid)
         stopped = None
-        while proc.poll() is None:
-            try:
-                client, server_rss, server_uss = _sample(root, cur, pg_port)
-            except psutil.Error:
-                continue
-            for name, value in (("client_rss", client), ("server_rss", server_rss),
-                                ("server_uss", server_uss), ("total", client + server_uss)):
-                peak[name] = max(peak[name], value)
-            if psutil.virtual_memory().available < MIN_AVAILABLE_BYTES:  # shared machine: stop first
-                stopped = (f"stopped at {client / 2**20:,.0f} MiB client RSS: the machine had less than "
-                           f"{MIN_AVAILABLE_BYTES / 2**30:.1f} GiB available")
-                _stop_tree(root)
-                proc.wait()
-                break
-            time.sleep(SAMPLE_SECONDS)
+        with BuildMemory(root, cur, pg_port) as memory:
+            while proc.poll() is None:
+                if psutil.virtual_memory().available < MIN_AVAILABLE_BYTES:  # shared machine: stop first
+                    client = memory.last.get("client_rss", 0)
+                    stopped = (f"stopped at {client / 2**20:,.0f} MiB client RSS: the machine had less than "
+                               f"{MIN_AVAILABLE_BYTES / 2**30:.1f} GiB available")
+                    _stop_tree(root)
+                    proc.wait()
+                    break
+                time.sleep(SAMPLE_SECONDS)
         wall = time.monotonic() - began
         log.seek(0)
         output = log.read()
     monitor.close()
-    mib = {f"peak_{name}_mib": round(value / 2**20) for name, value in peak.items()}
+    mib = {f"peak_{name}_mib": round(value / 2**20) for name, value in memory.peaks.items()}
     if stopped or proc.returncode == -9:  # -9: the kernel's OOM killer
         return {"error": stopped or "killed (SIGKILL, out of memory?)", "process_seconds": round(wall, 1), **mib}
     if proc.returncode != 0:

@@ -39,15 +39,14 @@ import json
 import os
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import psutil
 import yaml
 
+from bench.memory import PeakRss
 from common.config import config_dir
 from common.migrate import migrate
 from common.warehouse import transaction
@@ -58,51 +57,19 @@ SCHEMAS = ["raw_crm", "raw_finance", "quarantine", "staging", "snapshots", "inte
            "audit"]
 
 
-class PeakMemory:
-    """Samples the resident memory of this process and its children every 0.2 s; peak per stage."""
-
-    def __init__(self) -> None:
-        self._me = psutil.Process()
-        self._peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _sample(self) -> int:
-        total = 0
-        for proc in [self._me, *self._me.children(recursive=True)]:
-            try:
-                total += proc.memory_info().rss
-            except psutil.Error:
-                pass
-        return total
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.2):
-            self._peak = max(self._peak, self._sample())
-
-    def reset(self) -> None:
-        self._peak = self._sample()
-
-    @property
-    def peak_mib(self) -> int:
-        return round(max(self._peak, self._sample()) / 2**20)
-
-
 class Stages:
     """Runs named stages, prints progress, and keeps wall time, rows/s and peak memory of each."""
 
     def __init__(self) -> None:
         self.rows: list[dict[str, Any]] = []
-        self.memory = PeakMemory()
 
     def run(self, name: str, fn: Callable[[], Any], rows: Callable[[Any], int] | None = None) -> Any:
         print(f"== {name}", flush=True)
-        self.memory.reset()
-        began = time.monotonic()
-        result = fn()
-        seconds = time.monotonic() - began
-        row: dict[str, Any] = {"stage": name, "seconds": round(seconds, 1), "peak_rss_mib": self.memory.peak_mib}
+        with PeakRss(children=True, interval=0.2) as memory:
+            began = time.monotonic()
+            result = fn()
+            seconds = time.monotonic() - began
+        row: dict[str, Any] = {"stage": name, "seconds": round(seconds, 1), "peak_rss_mib": memory.peak_mib}
         if rows is not None:
             row["rows"] = int(rows(result))
             row["rows_per_s"] = round(row["rows"] / seconds) if seconds else None

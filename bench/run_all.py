@@ -24,6 +24,7 @@ from pathlib import Path
 
 import psutil
 
+from bench.memory import PeakRss
 from common.paths import REPO_ROOT
 
 RESULTS = REPO_ROOT / "bench" / "results"
@@ -46,16 +47,9 @@ def _stages(customers: int) -> dict[str, list[str]]:
 
 def _peak_rss(proc: subprocess.Popen) -> tuple[int, int]:
     """Wait for the process; return (exit code, peak RSS in bytes of it and its children)."""
-    root = psutil.Process(proc.pid)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            tree = [root, *root.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-        except psutil.Error:
-            pass
-        time.sleep(0.2)
-    return proc.returncode, peak
+    with PeakRss(psutil.Process(proc.pid), children=True, interval=0.2) as mem:
+        proc.wait()
+    return proc.returncode, mem.peak
 
 
 def _last_json(text: str) -> dict | None:
