@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from common.paths import REPO_ROOT
 from devtools.scratch import create_database, drop_database, server_url
+from tests.helpers.databases import PipelineDatabases
 
 # Airflow reads its settings at import time: give the test run its own home before anything imports it.
 if os.environ.get("TEST_AIRFLOW_HOME"):
@@ -34,15 +34,6 @@ os.environ.update(
 def admin_url() -> str:
     """A server to create test databases on: TEST_WAREHOUSE_URL, else 127.0.0.1:5432, else embedded."""
     return server_url()
-
-
-@dataclass
-class PipelineDatabases:
-    """Three fresh databases of one test: the warehouse and the two source systems."""
-
-    warehouse: str
-    crm_source: str
-    finance_source: str
 
 
 @pytest.fixture(scope="session", autouse=True)

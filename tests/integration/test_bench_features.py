@@ -1,6 +1,6 @@
 """The pandas baseline of bench/bench_features.py computes the same features as dbt.
 
-On the crafted raw rows of test_dbt_features (corrections, cancellations, credit notes, foreign
+On the crafted raw rows of tests/helpers/crafted_raw.py (corrections, cancellations, credit notes, foreign
 currencies, a closed account, a resolved dispute, defaults), for a date whose 3-month look-back falls
 on a clamped month end (2024-05-31 -> 2024-02-29): a benchmark that compared against a wrong baseline
 would report figures for different work.
@@ -12,7 +12,8 @@ import datetime as dt
 
 from bench.bench_features import compare_tables, run_pandas
 from common.transform import build_snapshot
-from tests.integration.test_dbt_features import fetch, load_scenario
+from tests.helpers.crafted_raw import load_scenario
+from tests.helpers.sql import fetch
 
 AS_OF = dt.date(2024, 5, 31)
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from common.warehouse import transaction
-from tests.roles import can, members_of
+from tests.helpers.roles import can, members_of
 
 RATINGS_RELATIONS = [
     "customer_ratings", "customer_rating_versions", "rated_dates", "current_customer_ratings", "credit_warnings", "open_credit_warnings",

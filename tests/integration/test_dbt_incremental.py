@@ -6,7 +6,7 @@ import datetime as dt
 
 from common.dbt import run_dbt
 from common.warehouse import transaction
-from tests.integration.test_dbt_features import feature_rows, load_scenario, snapshot_dates
+from tests.helpers.crafted_raw import feature_rows, load_scenario, snapshot_dates
 
 MODELS_ONLY = ["--select", "+customer_features", "--exclude", "test_type:data", "test_type:unit"]
 

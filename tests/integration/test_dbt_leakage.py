@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 from common.transform import build_snapshot
-from tests.integration.test_dbt_features import at, feature_rows, insert_raw, load_scenario, scenario
+from tests.helpers.crafted_raw import at, feature_rows, insert_raw, load_scenario, scenario
 
 
 def _mutations_after(day: dt.date) -> dict[str, list[dict]]:

@@ -7,7 +7,8 @@ import datetime as dt
 from common.transform import build_history, build_snapshot
 from devtools.simulator import simulate
 from ingest.extract import extract_interval
-from tests.integration.test_dbt_features import feature_rows, fetch
+from tests.helpers.crafted_raw import feature_rows
+from tests.helpers.sql import fetch
 
 START = dt.date(2024, 1, 1)
 HISTORY = dt.date(2000, 1, 1)  # the initial load covers everything before the first daily interval

@@ -10,7 +10,7 @@ from common.dbt import run_dbt
 from common.warehouse import transaction
 from devtools.simulator import simulate
 from ingest.extract import extract_interval
-from tests.integration.test_dbt_features import fetch
+from tests.helpers.sql import fetch
 
 START = dt.date(2024, 1, 1)
 HISTORY = dt.date(2000, 1, 1)

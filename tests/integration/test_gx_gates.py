@@ -8,16 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from common.config import load_config
 from common.warehouse import transaction
 from expectations.gate import QualityGateFailed, run_gate
+from tests.helpers.feature_mart import create_feature_mart
+from tests.helpers.gates import failed, stored
 
-D = date(2026, 3, 10)
 START = datetime(2026, 3, 10, tzinfo=UTC)
 END = START + timedelta(days=1)
 PREV_START = START - timedelta(days=1)
-
-_SQL_TYPES = {"numeric": "double precision", "categorical": "text", "flag": "integer", "date": "date"}
 
 
 @pytest.fixture(scope="module")
@@ -26,13 +24,13 @@ def shared_warehouse(admin_url: str) -> str:
     import uuid
 
     from common.migrate import migrate
-    from tests.conftest import create_database, drop_database
+    from devtools.scratch import create_database, drop_database
 
     name = f"t_gx_{uuid.uuid4().hex[:10]}"
     url = create_database(admin_url, name)
     migrate(url)
     insert_raw(url, "raw_crm.accounts", [account(1, start=PREV_START)], start=PREV_START)
-    create_feature_mart(url)
+    create_feature_mart(url, keyed=False)
     yield url
     drop_database(admin_url, name)
 
@@ -86,65 +84,6 @@ def clean_raw(url: str) -> None:
     insert_raw(url, "raw_crm.activities", [activity(i) for i in range(1, 4)])
     insert_raw(url, "raw_finance.invoices", [invoice(i, customer=f"A{1 + i % 5}") for i in range(1, 11)])
     insert_raw(url, "raw_finance.payments", [payment(i) for i in range(1, 3)])
-
-
-def create_feature_mart(url: str) -> None:
-    spec = load_config("features")
-    cols = ", ".join(f'"{f["name"]}" {_SQL_TYPES[f["kind"]]}' for f in spec["features"])
-    with transaction(url) as cur:
-        cur.execute(f"create table if not exists marts.customer_features "
-                    f"(customer_id text, as_of_date date, {cols})")
-
-
-def insert_features(url: str, day: date, n: int = 40, dpd: float = 3.0, **over) -> None:
-    """n plausible feature rows for one snapshot; `over` sets a column for every row."""
-    spec = load_config("features")
-    with transaction(url) as cur:
-        for i in range(n):
-            row = {f["name"]: None for f in spec["features"]}
-            row.update({f["name"]: float(i % 4) for f in spec["features"] if f["kind"] == "numeric"})
-            row.update(customer_id=f"c{i:04d}", as_of_date=day, dpd_current=dpd + (i % 3), max_dpd_3m=5.0,
-                       max_dpd_6m=6.0, max_dpd_12m=10.0 + i % 5, share_paid_late_12m=0.1 * (i % 5),
-                       overdue_share_of_balance=0.2, negative_outcome_share_6m=0.3, credit_limit=10000.0,
-                       limit_utilisation=0.05 * (i % 10), open_receivables=500.0 + i, bureau_score=600.0 + i,
-                       industry="retail", region="north", size_band="small", in_default=0,
-                       last_default_date=None, max_complaint_severity_6m=1.0, tenure_months=24.0 + i,
-                       invoice_amount_12m=12000.0 + 10 * i)
-            row.update(over)
-            cols = list(row)
-            cur.execute(
-                f"insert into marts.customer_features ({', '.join(cols)}) "
-                f"values ({', '.join('%(' + c + ')s' for c in cols)})", row)
-
-
-def stage_ratings(url: str, day: date, run_id: str = "run-1", n: int = 40, **over) -> None:
-    """Scored rows for the features inserted by insert_features, in the ratings staging table."""
-    with transaction(url) as cur:
-        for i in range(n):
-            row = {"customer_id": f"c{i:04d}", "as_of_date": day, "pd_12m": 0.015, "score": 610,
-                   "rating_grade": "BBB", "risk_segment": "standard", "current_credit_limit": 10000,
-                   "recommended_credit_limit": 10000, "decision": "approve", "decision_rationale": "ok",
-                   "reason_codes": ["PAY01"], "model_name": "crm_credit_pd", "model_version": "1",
-                   "run_id": run_id, "scored_at": datetime.now(UTC)}
-            row.update(over)
-            cols = list(row)
-            cur.execute(f"insert into ratings_stage.customer_ratings ({', '.join(cols)}) "
-                        f"values ({', '.join('%(' + c + ')s' for c in cols)})", row)
-
-
-def stored(url: str, **where) -> list[dict]:
-    clause = " and ".join(f"{k} = %({k})s" for k in where) or "true"
-    with transaction(url) as cur:
-        cur.execute(f"select table_name, expectation_type, check_kind, column_name, severity, success, "
-                    f"unexpected_count, message, batch_key from audit.data_quality_results where {clause}",
-                    where)
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-
-
-def failed(url: str, stage: str) -> set[tuple]:
-    return {(r["table_name"], r["expectation_type"], r["check_kind"], r["column_name"], r["severity"])
-            for r in stored(url, stage=stage) if r["success"] is False}
 
 
 def gate_raw(url: str, stage: str) -> object:

@@ -5,21 +5,17 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from common.warehouse import transaction
+from devtools.scratch import create_database, drop_database
 from expectations.gate import QualityGateFailed, run_gate
-from tests.conftest import create_database, drop_database
-from tests.integration.test_gx_gates import (
-    D,
-    create_feature_mart,
-    failed,
-    insert_features,
-    stage_ratings,
-    stored,
-)
+from tests.helpers.feature_mart import create_feature_mart
+from tests.helpers.gates import failed, insert_features, stage_ratings, stored
+
+D = date(2026, 3, 10)
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +26,7 @@ def shared_warehouse(admin_url: str) -> str:
     name = f"t_gxs_{uuid.uuid4().hex[:10]}"
     url = create_database(admin_url, name)
     migrate(url)
-    create_feature_mart(url)
+    create_feature_mart(url, keyed=False)
     yield url
     drop_database(admin_url, name)
 
@@ -38,7 +34,7 @@ def shared_warehouse(admin_url: str) -> str:
 # --- feature snapshot ---------------------------------------------------------------------------
 
 def test_clean_snapshot_passes(warehouse_url):
-    create_feature_mart(warehouse_url)
+    create_feature_mart(warehouse_url, keyed=False)
     insert_features(warehouse_url, D - timedelta(days=1))
     insert_features(warehouse_url, D)
     result = run_gate("features", as_of_date=D, url=warehouse_url, run_id="r")
@@ -78,7 +74,7 @@ def test_each_feature_corruption_is_caught(shared_warehouse, kind):
 
 
 def test_duplicate_customer_and_missing_snapshot_are_critical(warehouse_url):
-    create_feature_mart(warehouse_url)
+    create_feature_mart(warehouse_url, keyed=False)
     insert_features(warehouse_url, D, n=5)
     insert_features(warehouse_url, D, n=1)
     with pytest.raises(QualityGateFailed, match=r"expect_compound_columns_to_be_unique.*2 of 6 rows"):
@@ -88,7 +84,7 @@ def test_duplicate_customer_and_missing_snapshot_are_critical(warehouse_url):
 
 
 def test_distribution_shift_against_history_warns_but_does_not_stop(warehouse_url):
-    create_feature_mart(warehouse_url)
+    create_feature_mart(warehouse_url, keyed=False)
     for back in range(8, 0, -1):
         insert_features(warehouse_url, D - timedelta(days=back), dpd=3.0 + 0.1 * (back % 3))
     insert_features(warehouse_url, D, dpd=45.0)  # inside the fixed config band, far outside the history
@@ -103,7 +99,7 @@ def test_distribution_shift_against_history_warns_but_does_not_stop(warehouse_ur
 # --- ratings ------------------------------------------------------------------------------------
 
 def test_staged_ratings_pass_and_bad_ones_stop_the_publish(warehouse_url):
-    create_feature_mart(warehouse_url)
+    create_feature_mart(warehouse_url, keyed=False)
     insert_features(warehouse_url, D)
     stage_ratings(warehouse_url, D, run_id="good")
     ok = run_gate("ratings", as_of_date=D, table="ratings_stage.customer_ratings", run_id="good",
@@ -131,7 +127,7 @@ def test_critical_failure_leaves_no_new_ratings_and_fails_with_a_clear_message(w
     reason, its audit row says so, and nothing is rated for the date."""
     from pipeline import daily
 
-    create_feature_mart(warehouse_url)
+    create_feature_mart(warehouse_url, keyed=False)
     insert_features(warehouse_url, D, dpd_current=-1.0)
     interval_start = datetime.combine(D, datetime.min.time(), tzinfo=UTC)
     from airflow.sdk.exceptions import AirflowFailException
@@ -151,7 +147,7 @@ def test_critical_failure_leaves_no_new_ratings_and_fails_with_a_clear_message(w
 
 
 def test_bands_are_learned_from_earlier_gate_results_without_scanning_the_mart(warehouse_url):
-    create_feature_mart(warehouse_url)
+    create_feature_mart(warehouse_url, keyed=False)
     insert_features(warehouse_url, D, dpd=45.0)  # no earlier snapshot in the mart at all
     with transaction(warehouse_url) as cur:
         for back in range(1, 8):

@@ -9,12 +9,12 @@ import pytest
 
 from common.migrate import migrate
 from common.warehouse import transaction
+from devtools.scratch import create_database, drop_database
 from devtools.simulator import simulate
 from ingest.connectors import SourceUnavailable, read_chunks
 from ingest.extract import backfill, extract_interval
 from ingest.load import OverlappingBatch, load_batch
 from ingest.sources import source_spec
-from tests.conftest import create_database, drop_database
 
 START = dt.date(2024, 1, 1)
 HISTORY = dt.date(2000, 1, 1)  # the initial load covers everything before the first daily interval

@@ -14,10 +14,13 @@ from mlflow import MlflowClient
 from sklearn.linear_model import LogisticRegression
 
 from common.config import load_config
-from common.warehouse import copy_rows, transaction
+from common.warehouse import transaction
 from ml.registry import Champion, load_champion
 from ml.scale import load_master_scale, score_for_pd
 from ratings.publish import score_and_publish
+from tests.helpers.feature_mart import create_feature_mart
+from tests.helpers.ratings import load_features
+from tests.helpers.sql import fetch
 
 MODEL_NAME = "crm_credit_pd"
 MODEL_FEATURES = ["dpd_current", "limit_utilisation", "share_paid_late_12m", "complaint_count_3m",
@@ -25,22 +28,7 @@ MODEL_FEATURES = ["dpd_current", "limit_utilisation", "share_paid_late_12m", "co
 REASONS = {"dpd_current": "PAY01", "limit_utilisation": "EXP02", "share_paid_late_12m": "PAY05",
            "complaint_count_3m": "CMP01", "bureau_score_change_6m": "BUR01"}
 
-_SQL_TYPES = {"numeric": "double precision", "categorical": "text", "flag": "integer", "date": "date"}
-
-
-# --- helpers shared with the other ratings/warnings tests -----------------------------------------
-
-def create_feature_mart(url: str) -> list[str]:
-    """marts.customer_features with the columns of config/features.yml (what dbt builds)."""
-    spec = load_config("features")
-    cols = [f'"{f["name"]}" {_SQL_TYPES[f["kind"]]}' for f in spec["features"]]
-    with transaction(url) as cur:
-        cur.execute(
-            "create table if not exists marts.customer_features (customer_id text not null,"
-            f" as_of_date date not null, {', '.join(cols)}, primary key (customer_id, as_of_date))"
-        )
-    return ["customer_id", "as_of_date"] + [f["name"] for f in spec["features"]]
-
+# --- helpers of this module ------------------------------------------------------------------------
 
 def synthetic_features(n: int, as_of_date: date, seed: int = 0) -> pd.DataFrame:
     """n customers' feature rows for one date, with a few in default and a few 30+ days past due."""
@@ -65,19 +53,6 @@ def synthetic_features(n: int, as_of_date: date, seed: int = 0) -> pd.DataFrame:
     frame["in_default"] = (rng.random(n) < 0.03).astype(int)
     frame["last_default_date"] = np.where(frame["in_default"] == 1, as_of_date - timedelta(days=10), None)
     return frame
-
-
-def load_features(url: str, frame: pd.DataFrame) -> None:
-    columns = create_feature_mart(url)
-    out = frame.copy()
-    for c in columns:
-        if c not in out:
-            out[c] = None
-    out["in_default"] = out["in_default"].astype("Int64")
-    with transaction(url) as cur:
-        cur.execute("delete from marts.customer_features where as_of_date = any(%s)",
-                    (sorted(set(out["as_of_date"])),))
-        copy_rows(cur, "marts.customer_features", columns, out)
 
 
 class ContractModel(mlflow.pyfunc.PythonModel):
@@ -119,12 +94,6 @@ def register_contract_model(seed: int = 0) -> str:
     return version
 
 
-def rows(url: str, query: str, params: tuple = ()) -> list[tuple]:
-    with transaction(url) as cur:
-        cur.execute(query, params)
-        return cur.fetchall()
-
-
 # --- tests ------------------------------------------------------------------------------------------
 
 D1, D2, D3 = date(2026, 1, 29), date(2026, 1, 30), date(2026, 1, 31)
@@ -154,16 +123,16 @@ def champion(champion_store: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -
 
 
 def _ratings(url: str, d: date) -> list[tuple]:
-    return rows(url, "select customer_id, as_of_date, pd_12m, score, rating_grade, risk_segment,"
-                " current_credit_limit, recommended_credit_limit, decision, decision_rationale, reason_codes,"
-                " model_name, model_version, run_id from ratings.customer_ratings where as_of_date = %s"
-                " order by customer_id", (d,))
+    return fetch(url, "select customer_id, as_of_date, pd_12m, score, rating_grade, risk_segment,"
+                 " current_credit_limit, recommended_credit_limit, decision, decision_rationale, reason_codes,"
+                 " model_name, model_version, run_id from ratings.customer_ratings where as_of_date = %s"
+                 " order by customer_id", (d,))
 
 
 def _warnings(url: str) -> list[tuple]:
-    return rows(url, "select warning_id, customer_id, rule_code, severity, metric_value, threshold, message,"
-                " first_seen_date, last_seen_date, status, resolved_date from ratings.credit_warnings"
-                " order by customer_id, rule_code, first_seen_date")
+    return fetch(url, "select warning_id, customer_id, rule_code, severity, metric_value, threshold, message,"
+                 " first_seen_date, last_seen_date, status, resolved_date from ratings.credit_warnings"
+                 " order by customer_id, rule_code, first_seen_date")
 
 
 def test_champion_is_loaded_by_alias_with_its_training_distribution(champion: Champion,
@@ -182,18 +151,18 @@ def test_publish_writes_every_active_customer_per_the_bi_contract(warehouse_url:
     assert {r[12] for r in got} == {champion.version} and {r[13] for r in got} == {"run-1"}
     assert {r[8] for r in got} <= {"approve", "review", "reduce", "hold"}
     assert all(isinstance(r[10], list) and len(r[10]) <= 4 for r in got)
-    defaults = rows(warehouse_url, "select count(*) from ratings.customer_ratings where rating_grade = 'D'"
-                    " and decision = 'hold' and recommended_credit_limit = 0")[0][0]
-    assert defaults == rows(warehouse_url, "select count(*) from marts.customer_features where in_default = 1")[0][0]
-    scale = rows(warehouse_url, "select grade, grade_rank, description from ratings.rating_master_scale"
-                 " order by grade_rank")
+    defaults = fetch(warehouse_url, "select count(*) from ratings.customer_ratings where rating_grade = 'D'"
+                     " and decision = 'hold' and recommended_credit_limit = 0")[0][0]
+    assert defaults == fetch(warehouse_url, "select count(*) from marts.customer_features where in_default = 1")[0][0]
+    scale = fetch(warehouse_url, "select grade, grade_rank, description from ratings.rating_master_scale"
+                  " order by grade_rank")
     assert len(scale) == 9 and scale[-1][0] == "D" and all(r[2] for r in scale)
-    mon = rows(warehouse_url, "select rows_scored, grade_distribution, psi, model_version"
-               " from ratings.model_monitoring where as_of_date = %s", (D1,))[0]
+    mon = fetch(warehouse_url, "select rows_scored, grade_distribution, psi, model_version"
+                " from ratings.model_monitoring where as_of_date = %s", (D1,))[0]
     assert mon[0] == N and abs(sum(mon[1].values()) - 1) < 1e-9 and mon[2] is not None and mon[3] == champion.version
     assert result.warnings_opened > 0 and result.new_critical_warnings
-    assert rows(warehouse_url, "select count(*) from ratings_stage.customer_ratings")[0][0] == 0
-    current = rows(warehouse_url, "select count(*), min(next_review_date) from ratings.current_customer_ratings")
+    assert fetch(warehouse_url, "select count(*) from ratings_stage.customer_ratings")[0][0] == 0
+    current = fetch(warehouse_url, "select count(*), min(next_review_date) from ratings.current_customer_ratings")
     assert current[0][0] == N and current[0][1] > D1
 
 
@@ -201,20 +170,20 @@ def test_a_champion_without_a_training_mix_publishes_no_psi(warehouse_url: str, 
     load_features(warehouse_url, synthetic_features(N, D1))
     result = score_and_publish(D1, "run-1", warehouse_url, champion=Champion(MODEL_NAME, "7", champion.model))
     assert result.psi is None
-    assert rows(warehouse_url, "select psi, rows_scored from ratings.model_monitoring") == [(None, N)]
+    assert fetch(warehouse_url, "select psi, rows_scored from ratings.model_monitoring") == [(None, N)]
 
 
 def test_rerun_of_a_date_gives_identical_rows(warehouse_url: str, champion: Champion) -> None:
     load_features(warehouse_url, synthetic_features(N, D1))
     first = score_and_publish(D1, "run-1", warehouse_url, champion=champion)
     ratings, warnings = _ratings(warehouse_url, D1), _warnings(warehouse_url)
-    monitoring = rows(warehouse_url, "select rows_scored, grade_distribution, psi from ratings.model_monitoring")
+    monitoring = fetch(warehouse_url, "select rows_scored, grade_distribution, psi from ratings.model_monitoring")
     again = score_and_publish(D1, "run-1", warehouse_url, champion=champion)
     assert _ratings(warehouse_url, D1) == ratings
     assert _warnings(warehouse_url) == warnings  # same episodes, same warning ids
-    assert rows(warehouse_url, "select rows_scored, grade_distribution, psi from ratings.model_monitoring") == monitoring
+    assert fetch(warehouse_url, "select rows_scored, grade_distribution, psi from ratings.model_monitoring") == monitoring
     assert again.grade_counts == first.grade_counts and again.warnings_opened == first.warnings_opened
-    assert rows(warehouse_url, "select count(*) from ratings.customer_ratings")[0][0] == N
+    assert fetch(warehouse_url, "select count(*) from ratings.customer_ratings")[0][0] == N
 
 
 def test_backfill_rates_each_date_with_the_model_version_and_backtests_matured_cohorts(
@@ -229,18 +198,18 @@ def test_backfill_rates_each_date_with_the_model_version_and_backtests_matured_c
                     " (dpd_current > 30)::int, null from marts.customer_features where as_of_date = %s", (D1,))
     for d in (D3, D1, D2):  # any order
         score_and_publish(d, f"backfill-{d}", warehouse_url, champion=champion)
-    per_date = rows(warehouse_url, "select as_of_date, count(*), min(model_version), max(model_version),"
-                    " min(run_id) from ratings.customer_ratings group by 1 order by 1")
+    per_date = fetch(warehouse_url, "select as_of_date, count(*), min(model_version), max(model_version),"
+                     " min(run_id) from ratings.customer_ratings group by 1 order by 1")
     assert per_date == [(d, N, champion.version, champion.version, f"backfill-{d}") for d in (D1, D2, D3)]
-    mon = rows(warehouse_url, "select as_of_date, model_version, backtest from ratings.model_monitoring order by 1")
+    mon = fetch(warehouse_url, "select as_of_date, model_version, backtest from ratings.model_monitoring order by 1")
     assert [m[1] for m in mon] == [champion.version] * 3
     # D3 was published before D1 was rated, so no rated cohort had matured then; D1 and D2 see it.
     assert mon[2][2] is None
     assert mon[0][2] == mon[1][2]
     backtest = mon[1][2]
     assert backtest["cohort_date"] == D1.isoformat() and backtest["customers"] == N
-    assert backtest["defaults"] == rows(warehouse_url, "select count(*) from marts.customer_features"
-                                        " where as_of_date = %s and dpd_current > 30", (D1,))[0][0]
+    assert backtest["defaults"] == fetch(warehouse_url, "select count(*) from marts.customer_features"
+                                         " where as_of_date = %s and dpd_current > 30", (D1,))[0][0]
     assert backtest["grades"]["D"]["default_rate"] is not None
 
 
@@ -254,8 +223,8 @@ def test_failed_gate_or_failing_model_leaves_the_previous_state(warehouse_url: s
 
     def failing_gate(as_of_date: date, run_id: str, **kwargs) -> None:
         seen.update(kwargs)
-        staged = rows(kwargs["url"], f"select count(*) from {kwargs['table']} where run_id = %s"
-                      " and as_of_date = %s", (run_id, as_of_date))[0][0]
+        staged = fetch(kwargs["url"], f"select count(*) from {kwargs['table']} where run_id = %s"
+                       " and as_of_date = %s", (run_id, as_of_date))[0][0]
         assert staged == N
         raise RuntimeError("quality gate failed")
 
@@ -310,14 +279,14 @@ def test_an_unchanged_snapshot_adds_no_stored_rating_but_bi_sees_every_date(
     first = score_and_publish(D1, "run-1", warehouse_url, champion=champion)
     second = score_and_publish(D2, "run-2", warehouse_url, champion=champion)
     assert first.versions_added == N and (second.ratings_changed, second.versions_added) == (0, 0)
-    assert rows(warehouse_url, "select count(*) from ratings.customer_rating_versions")[0][0] == N
+    assert fetch(warehouse_url, "select count(*) from ratings.customer_rating_versions")[0][0] == N
     day2 = _ratings(warehouse_url, D2)
     assert len(day2) == N and [r[:1] + r[2:13] for r in day2] == [r[:1] + r[2:13] for r in _ratings(warehouse_url, D1)]
     assert {r[13] for r in day2} == {"run-1"}  # the run that first produced the (unchanged) rating
-    assert rows(warehouse_url, "select as_of_date, run_id, rows_published from ratings.rated_dates order by 1") == [
+    assert fetch(warehouse_url, "select as_of_date, run_id, rows_published from ratings.rated_dates order by 1") == [
         (D1, "run-1", N), (D2, "run-2", N)]
-    current = rows(warehouse_url, "select count(*), min(as_of_date), max(as_of_date)"
-                   " from ratings.current_customer_ratings")
+    current = fetch(warehouse_url, "select count(*), min(as_of_date), max(as_of_date)"
+                    " from ratings.current_customer_ratings")
     assert current == [(N, D2, D2)]
 
 
@@ -331,11 +300,11 @@ def test_dates_published_out_of_order_and_rerun_leave_the_rows_of_an_in_order_ru
         load_features(warehouse_url, frame)
 
     def state() -> tuple:
-        ratings = rows(warehouse_url, "select customer_id, as_of_date, pd_12m, score, rating_grade, risk_segment,"
-                       " current_credit_limit, recommended_credit_limit, decision, decision_rationale, reason_codes,"
-                       " model_name, model_version, run_id from ratings.customer_ratings order by 1, 2")
-        versions = rows(warehouse_url, "select customer_id, valid_from_date, valid_to_date, rating_grade, run_id"
-                        " from ratings.customer_rating_versions order by 1, 2")
+        ratings = fetch(warehouse_url, "select customer_id, as_of_date, pd_12m, score, rating_grade, risk_segment,"
+                        " current_credit_limit, recommended_credit_limit, decision, decision_rationale, reason_codes,"
+                        " model_name, model_version, run_id from ratings.customer_ratings order by 1, 2")
+        versions = fetch(warehouse_url, "select customer_id, valid_from_date, valid_to_date, rating_grade, run_id"
+                         " from ratings.customer_rating_versions order by 1, 2")
         return ratings, versions, [w[1:] for w in _warnings(warehouse_url)]  # not the warning_id
 
     for d in (D1, D2, D3):

@@ -14,8 +14,7 @@ from aiosmtpd.controller import Controller
 from ml.registry import Champion
 from ratings.notify import send_new_critical_warnings
 from ratings.publish import score_and_publish
-from tests.integration.test_ratings_publish import load_features
-from tests.integration.test_warnings_lifecycle import CraftedModel, features
+from tests.helpers.ratings import CraftedModel, calm_features, load_features
 
 D1, D2 = date(2026, 3, 1), date(2026, 3, 2)
 
@@ -47,7 +46,7 @@ def smtp_inbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
 
 
 def _publish(url: str, d: date, dpd: dict[str, int]):
-    load_features(url, features(d, dpd))
+    load_features(url, calm_features(d, dpd))
     return score_and_publish(d, f"run-{d}", url, champion=Champion("crm_credit_pd", "3", CraftedModel()))
 
 

@@ -4,39 +4,16 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-import pandas as pd
 import psycopg2
 import pytest
 
 from common.warehouse import transaction
 from ml.registry import Champion
 from ratings.publish import score_and_publish
-from tests.integration.test_ratings_publish import load_features, rows
+from tests.helpers.ratings import CraftedModel, calm_features, load_features
+from tests.helpers.sql import fetch
 
 D1, D2, D3 = date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)
-
-
-class CraftedModel:
-    """Returns the PD/score/grade set per customer by the test (reads only customer_id)."""
-
-    def __init__(self) -> None:
-        self.by_customer: dict[str, tuple[float, int, str]] = {}
-
-    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        out = [self.by_customer.get(c, (0.006, 680, "A")) for c in frame["customer_id"]]
-        return pd.DataFrame({"pd_12m": [o[0] for o in out], "score": [o[1] for o in out],
-                             "rating_grade": [o[2] for o in out], "reason_codes": [["PAY01"]] * len(out)})
-
-
-def features(d: date, dpd: dict[str, int]) -> pd.DataFrame:
-    """Calm customers c1..c4 except the days past due given."""
-    ids = ["c1", "c2", "c3", "c4"]
-    return pd.DataFrame({
-        "customer_id": ids, "as_of_date": d, "dpd_current": [dpd.get(c, 0) for c in ids],
-        "credit_limit": 50_000.0, "open_receivables": 10_000.0, "limit_utilisation": 0.2,
-        "invoice_amount_12m": 240_000.0, "complaint_count_3m": 0, "complaint_count_12m": 0,
-        "bureau_score_change_6m": 0.0, "in_default": 0, "last_default_date": None,
-    })
 
 
 # DPD_30 holds for: c1 on D1, D2 (clears D3); c2 from D2 on; c3 on D1 and D3 (gap on D2).
@@ -44,13 +21,13 @@ SCENARIO = {D1: {"c1": 45, "c3": 40}, D2: {"c1": 50, "c2": 35}, D3: {"c2": 60, "
 
 
 def publish(url: str, d: date, model: CraftedModel | None = None, dpd: dict | None = None):
-    load_features(url, features(d, SCENARIO[d] if dpd is None else dpd))
+    load_features(url, calm_features(d, SCENARIO[d] if dpd is None else dpd))
     return score_and_publish(d, f"run-{d}", url, champion=Champion("crm_credit_pd", "3", model or CraftedModel()))
 
 
 def episodes(url: str) -> list[tuple]:
-    return rows(url, "select customer_id, first_seen_date, last_seen_date, status, resolved_date, metric_value"
-                " from ratings.credit_warnings where rule_code = 'DPD_30' order by 1, 2")
+    return fetch(url, "select customer_id, first_seen_date, last_seen_date, status, resolved_date, metric_value"
+                 " from ratings.credit_warnings where rule_code = 'DPD_30' order by 1, 2")
 
 
 EXPECTED = [
@@ -67,25 +44,25 @@ def test_episode_opens_continues_and_resolves(warehouse_url: str) -> None:
     assert {w["customer_id"] for w in r1.new_critical_warnings} == {"c1", "c3"}
     r2 = publish(warehouse_url, D2)
     assert (r2.warnings_opened, r2.warnings_continued, r2.warnings_resolved) == (1, 1, 1)
-    open_after_d2 = rows(warehouse_url, "select customer_id, first_seen_date, last_seen_date, days_open"
-                         " from ratings.open_credit_warnings order by 1")
+    open_after_d2 = fetch(warehouse_url, "select customer_id, first_seen_date, last_seen_date, days_open"
+                          " from ratings.open_credit_warnings order by 1")
     assert open_after_d2 == [("c1", D1, D2, 2), ("c2", D2, D2, 1)]
     r3 = publish(warehouse_url, D3)
     assert (r3.warnings_opened, r3.warnings_continued, r3.warnings_resolved) == (1, 1, 1)
     assert [w["customer_id"] for w in r3.new_critical_warnings] == ["c3"]
     assert episodes(warehouse_url) == EXPECTED
     # never a duplicate per day: one observation per customer, rule and date
-    assert rows(warehouse_url, "select count(*), count(distinct (customer_id, rule_code, as_of_date))"
-                " from ratings.warning_observations")[0] == (6, 6)
+    assert fetch(warehouse_url, "select count(*), count(distinct (customer_id, rule_code, as_of_date))"
+                 " from ratings.warning_observations")[0] == (6, 6)
 
 
 def test_rerun_keeps_episodes_and_warning_ids(warehouse_url: str) -> None:
     for d in (D1, D2, D3):
         publish(warehouse_url, d)
-    before = rows(warehouse_url, "select * from ratings.credit_warnings order by warning_id")
+    before = fetch(warehouse_url, "select * from ratings.credit_warnings order by warning_id")
     publish(warehouse_url, D2)
     publish(warehouse_url, D3)
-    assert rows(warehouse_url, "select * from ratings.credit_warnings order by warning_id") == before
+    assert fetch(warehouse_url, "select * from ratings.credit_warnings order by warning_id") == before
 
 
 @pytest.mark.parametrize("order", [(D3, D1, D2), (D1, D3, D2)])
@@ -98,8 +75,8 @@ def test_backfill_in_any_order_gives_the_same_episodes(warehouse_url: str, order
 def test_rerun_with_changed_data_merges_and_splits_episodes(warehouse_url: str) -> None:
     for d in (D1, D2, D3):
         publish(warehouse_url, d)
-    c3_id = rows(warehouse_url, "select warning_id from ratings.credit_warnings where customer_id = 'c3'"
-                 " and first_seen_date = %s", (D1,))[0][0]
+    c3_id = fetch(warehouse_url, "select warning_id from ratings.credit_warnings where customer_id = 'c3'"
+                  " and first_seen_date = %s", (D1,))[0][0]
     # D2 corrected: c3 was past due on D2 as well (gap closes), c1 was not (c1's episode shrinks to D1).
     publish(warehouse_url, D2, dpd={"c2": 35, "c3": 33})
     got = episodes(warehouse_url)
@@ -108,7 +85,7 @@ def test_rerun_with_changed_data_merges_and_splits_episodes(warehouse_url: str) 
         ("c2", D2, D3, "open", None, 60.0),
         ("c3", D1, D3, "open", None, 31.0),
     ]
-    assert rows(warehouse_url, "select warning_id from ratings.credit_warnings where customer_id = 'c3'")[0][0] == c3_id
+    assert fetch(warehouse_url, "select warning_id from ratings.credit_warnings where customer_id = 'c3'")[0][0] == c3_id
     # and back: the split reappears exactly
     publish(warehouse_url, D2)
     assert episodes(warehouse_url) == EXPECTED
@@ -121,14 +98,14 @@ def test_downgrade_and_score_drop_compare_with_the_rating_a_month_before(warehou
     publish(warehouse_url, early, model, dpd={})
     model.by_customer = {"c1": (0.05, 570, "B"), "c2": (0.03, 600, "BB")}  # c1: 2 notches, -50 points
     result = publish(warehouse_url, late, model, dpd={})
-    got = rows(warehouse_url, "select customer_id, rule_code, metric_value, severity from ratings.credit_warnings"
-               " where first_seen_date = %s order by 1, 2", (late,))
+    got = fetch(warehouse_url, "select customer_id, rule_code, metric_value, severity from ratings.credit_warnings"
+                " where first_seen_date = %s order by 1, 2", (late,))
     assert got == [("c1", "DOWNGRADE_2N", 2.0, "warning"), ("c1", "SCORE_DROP_30D", 50.0, "warning")]
     assert result.new_critical_warnings == []  # both rules are severity warning, not critical
 
 
 def test_new_default_and_other_feature_rules_open_their_own_episodes(warehouse_url: str) -> None:
-    frame = features(D1, {}).assign(
+    frame = calm_features(D1, {}).assign(
         limit_utilisation=[0.95, 0.2, 0.2, 0.2], complaint_count_3m=[0, 4, 0, 0], complaint_count_12m=[0, 4, 0, 0],
         bureau_score_change_6m=[0, 0, -150, 0], in_default=[0, 0, 0, 1],
         last_default_date=[None, None, None, D1 - timedelta(days=3)],
@@ -137,7 +114,7 @@ def test_new_default_and_other_feature_rules_open_their_own_episodes(warehouse_u
     model = CraftedModel()
     model.by_customer = {"c4": (1.0, 300, "D")}
     score_and_publish(D1, "run", warehouse_url, champion=Champion("crm_credit_pd", "3", model))
-    got = rows(warehouse_url, "select customer_id, rule_code, severity from ratings.credit_warnings order by 1, 2")
+    got = fetch(warehouse_url, "select customer_id, rule_code, severity from ratings.credit_warnings order by 1, 2")
     assert got == [("c1", "UTILISATION_90", "warning"), ("c2", "COMPLAINT_SPIKE", "info"),
                    ("c3", "BUREAU_DOWNGRADE", "warning"), ("c4", "NEW_DEFAULT", "critical"),
                    ("c4", "PD_HIGH", "warning")]

@@ -28,7 +28,7 @@ from common.paths import REPO_ROOT
 from common.warehouse import connect, transaction
 from ingest.load import batch_id_for
 from ingest.sources import source_spec
-from tests.ops.book import AS_OF, NEXT_DAY, Book, midnight, rated_book
+from tests.helpers.book import AS_OF, NEXT_DAY, Book, midnight, rated_book
 
 pytestmark = pytest.mark.slow
 

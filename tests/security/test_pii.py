@@ -17,7 +17,7 @@ import pytest
 from psycopg2 import sql
 
 from common.warehouse import transaction
-from tests.ops.book import Book, rated_book
+from tests.helpers.book import Book, rated_book
 
 pytestmark = pytest.mark.slow
 

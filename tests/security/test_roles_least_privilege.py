@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from common.warehouse import transaction
-from tests.roles import can, members_of
+from tests.helpers.roles import can, members_of
 
 # Schemas whose content pipeline_writer must not see: raw and staging hold PII by design.
 NO_ACCESS = ["raw_crm", "raw_finance", "staging", "intermediate", "audit", "quarantine"]

@@ -1,4 +1,4 @@
-"""Deployed code does not depend on the development tooling: no runtime module imports devtools on import."""
+"""The layout holds: runtime modules never import devtools on import; tests share code through tests/helpers."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from common.paths import REPO_ROOT
 
 RUNTIME_PACKAGES = ("common", "ingest", "ml", "ratings", "expectations", "pipeline", "dags")
 RUNTIME_FILES = sorted(p for pkg in RUNTIME_PACKAGES for p in (REPO_ROOT / pkg).rglob("*.py"))
+TEST_FILES = sorted(p for p in (REPO_ROOT / "tests").rglob("*.py") if "helpers" not in p.parts)
 
 
 def _is_main_guard(node: ast.stmt) -> bool:
@@ -32,11 +33,12 @@ def import_time_modules(source: str) -> list[str]:
             found += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module:
             found.append(node.module)
-        elif isinstance(node, ast.If | ast.Try | ast.With) and not _is_main_guard(node):
-            for field in ("body", "orelse", "finalbody", "handlers"):
-                pending += getattr(node, field, [])
-        elif isinstance(node, ast.ExceptHandler):
+        elif isinstance(node, ast.If) and not _is_main_guard(node):
+            pending += node.body + node.orelse
+        elif isinstance(node, ast.With):
             pending += node.body
+        elif isinstance(node, ast.Try):
+            pending += node.body + node.orelse + node.finalbody + [s for h in node.handlers for s in h.body]
     return found
 
 
@@ -60,3 +62,21 @@ def test_the_simulator_command_alias_loads_no_devtools_module_on_import() -> Non
     code = "import sys, ingest.simulate, common.warehouse; print(sorted(m for m in sys.modules if m.startswith('devtools')))"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _all_imports(source: str) -> list[str]:
+    """Every module a file imports, wherever the import statement is."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.append(node.module)
+    return found
+
+
+@pytest.mark.parametrize("path", TEST_FILES, ids=lambda p: p.relative_to(REPO_ROOT).as_posix())
+def test_test_modules_share_code_only_through_tests_helpers(path: Path) -> None:
+    """A helper imported from another test file (or a conftest) drags that file's tests along."""
+    shared = [m for m in _all_imports(path.read_text()) if m == "tests" or m.startswith("tests.")]
+    assert [m for m in shared if not m.startswith("tests.helpers.")] == []

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from devtools.scratch import create_database, drop_database
-from tests.conftest import PipelineDatabases
+from tests.helpers.databases import PipelineDatabases
 
 HISTORY_START = dt.date(2024, 1, 1)  # long enough for the training warm-up plus a 12-month horizon
 AS_OF = dt.date(2026, 10, 31)  # the day the clean daily run rates
