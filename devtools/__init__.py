@@ -1,1 +1,1 @@
-"""Development, test and demo tooling: source simulator, synthetic marts, local servers; never deployed code's dependency."""
+"""Development, test and demo tooling (simulator, synthetic marts, local servers): deployed code never depends on it."""
