@@ -27,11 +27,19 @@ def _imported(node: ast.Import | ast.ImportFrom) -> list[str]:
     return [base] + [f"{base}.{alias.name}" for alias in node.names]
 
 
+def _is_main_guard(node: ast.AST) -> bool:
+    """`if __name__ == "__main__":`, whose body runs only as a command, never on import."""
+    test = node.test if isinstance(node, ast.If) else None
+    return (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == "__name__"
+            and any(isinstance(c, ast.Constant) and c.value == "__main__" for c in test.comparators))
+
+
 def _imports(path: Path, module_level: bool) -> Iterator[tuple[int, str]]:
     """(line, module) of every import in a file; with module_level, only those run when it is imported."""
     def walk(node: ast.AST) -> Iterator[ast.AST]:
         for child in ast.iter_child_nodes(node):
-            if module_level and isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            if module_level and (isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
+                                 or _is_main_guard(child)):
                 continue
             yield child
             yield from walk(child)
@@ -63,8 +71,18 @@ def test_ratings_uses_only_the_scoring_interface_of_ml() -> None:
     assert used and used <= ML_FOR_RATINGS, sorted(used - ML_FOR_RATINGS)
 
 
-def test_no_runtime_package_imports_tests_or_benchmarks_when_loaded() -> None:
-    assert _offenders(RUNTIME, ("tests", "bench"), module_level=True) == []
+def test_no_runtime_package_imports_tests_benchmarks_or_devtools_when_loaded() -> None:
+    # devtools is reached only from inside functions (the embedded warehouse default) and command guards
+    assert _offenders(RUNTIME, ("tests", "bench", "devtools"), module_level=True) == []
+
+
+def test_test_modules_share_code_only_through_tests_helpers() -> None:
+    """A helper imported from another test file (or a conftest) drags that file's tests along."""
+    test_files = [p for p in _files("tests") if "helpers" not in p.relative_to(REPO_ROOT).parts]
+    offenders = [f"{path.relative_to(REPO_ROOT)}:{line} imports {module}"
+                 for path in test_files for line, module in _imports(path, module_level=False)
+                 if _within(module, ("tests",)) and not _within(module, ("tests.helpers",))]
+    assert offenders == []
 
 
 @pytest.mark.parametrize("name", ["psi", "load_champion", "numeric_column", "identifier", "_num"])
@@ -84,8 +102,8 @@ def test_runtime_packages_import_absolutely_so_the_checks_see_every_dependency()
 
 def test_the_import_reader_sees_imports_inside_functions_unless_asked_for_module_level(tmp_path: Path) -> None:
     source = tmp_path / "probe.py"
-    source.write_text("import os\n\nclass C:\n    from ml import scale\n\ndef f():\n    from ratings import publish\n",
-                      encoding="utf-8")
+    source.write_text("import os\n\nclass C:\n    from ml import scale\n\ndef f():\n    from ratings import publish\n"
+                      "\nif __name__ == '__main__':\n    import devtools\n", encoding="utf-8")
     assert [m for _, m in _imports(source, module_level=False)] == [
-        "os", "ml", "ml.scale", "ratings", "ratings.publish"]
+        "os", "ml", "ml.scale", "ratings", "ratings.publish", "devtools"]
     assert [m for _, m in _imports(source, module_level=True)] == ["os", "ml", "ml.scale"]
