@@ -11,7 +11,7 @@ import pytest
 
 from common.config import load_config
 from common.transform import build_history, build_snapshot
-from tests.helpers.crafted_raw import feature_rows, load_scenario, snapshot_dates
+from tests.helpers.crafted_raw import DATA_END, feature_rows, load_scenario, snapshot_dates
 from tests.helpers.sql import fetch
 
 PII_COLUMNS = {"legal_name", "tax_id", "first_name", "last_name", "email", "phone"}
