@@ -28,12 +28,17 @@ test: install lint ## Lint, then run the whole test suite against a real Postgre
 test-fast: install ## Run the suite without the slow end-to-end runs
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
-lint: install ## ruff (with the Airflow AIR rules) and sqlfluff on the dbt models
+RUNTIME_PACKAGES := common ingest ml ratings expectations pipeline dags devtools
+
+lint: install ## ruff check + format check, mypy on the runtime packages, sqlfluff on the dbt models
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check $(RUNTIME_PACKAGES)
+	$(VENV)/bin/mypy
 	$(VENV)/bin/sqlfluff lint dbt_project/models dbt_project/macros --disable-progress-bar
 
-format: install ## Apply ruff's fixes
+format: install ## Apply ruff's fixes and its formatter on the runtime packages
 	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format $(RUNTIME_PACKAGES)
 
 airflow: install ## Start the local Airflow UI + scheduler (http://localhost:8080) on the embedded warehouse
 	$(PY) -m devtools.local_airflow standalone

@@ -37,13 +37,13 @@ def qualified(value: object, where: str) -> str:
     parts = value.split(".") if isinstance(value, str) else []
     if len(parts) != 2:
         raise InvalidIdentifier(f"{where}: {value!r} must be two identifiers joined by a dot (schema.table)")
-    for part in parts:
-        identifier(part, where)
-    return value
+    return ".".join(identifier(part, where) for part in parts)
 
 
 def column_type(value: object, where: str) -> str:
     """`value` if it looks like a PostgreSQL type name (text, numeric(18, 2), double precision, ...)."""
     if not isinstance(value, str) or not _TYPE.fullmatch(value.strip().lower()):
-        raise InvalidIdentifier(f"{where}: {value!r} is not a PostgreSQL type name (e.g. text, numeric(18, 2))")
+        raise InvalidIdentifier(
+            f"{where}: {value!r} is not a PostgreSQL type name (e.g. text, numeric(18, 2))"
+        )
     return value

@@ -28,8 +28,9 @@ def build_snapshot(as_of_date: dt.date | str, conn_id_or_url: str = WAREHOUSE) -
     snapshots older than daily_snapshot_retention_days are pruned (month ends stay). Rerunning it for
     the same D gives the same rows.
     """
-    return run_dbt(["build", *_DAILY_EXCLUDE], vars={"as_of_date": _iso(as_of_date)},
-                   conn_id_or_url=conn_id_or_url)
+    return run_dbt(
+        ["build", *_DAILY_EXCLUDE], vars={"as_of_date": _iso(as_of_date)}, conn_id_or_url=conn_id_or_url
+    )
 
 
 def build_history(
@@ -44,7 +45,13 @@ def build_history(
     Runs `dbt build --full-refresh --exclude test_type:unit --vars '{as_of_date: D, history: true,
     recent_days: N}'`; the marts are recreated, in one set-based pass over all dates.
     """
-    dbt_vars: dict[str, object] = {"as_of_date": _iso(as_of_date), "history": True, "recent_days": recent_days}
+    dbt_vars: dict[str, object] = {
+        "as_of_date": _iso(as_of_date),
+        "history": True,
+        "recent_days": recent_days,
+    }
     if history_start_date is not None:
         dbt_vars["history_start_date"] = _iso(history_start_date)
-    return run_dbt(["build", "--full-refresh", *_SKIP_UNIT_TESTS], vars=dbt_vars, conn_id_or_url=conn_id_or_url)
+    return run_dbt(
+        ["build", "--full-refresh", *_SKIP_UNIT_TESTS], vars=dbt_vars, conn_id_or_url=conn_id_or_url
+    )

@@ -128,6 +128,21 @@ def transaction(conn_id_or_url: str = WAREHOUSE) -> Iterator[psycopg2.extensions
         conn.close()
 
 
+def one_row(cur: psycopg2.extensions.cursor) -> tuple[Any, ...]:
+    """The row a query that always returns one row returned (an aggregate, a function call)."""
+    row = cur.fetchone()
+    if row is None:
+        raise RuntimeError(f"expected one row from: {cur.query!r}")
+    return row
+
+
+def column_names(cur: psycopg2.extensions.cursor) -> list[str]:
+    """Names of the columns of the query the cursor last ran."""
+    if cur.description is None:
+        raise RuntimeError(f"the query returned no columns: {cur.query!r}")
+    return [d[0] for d in cur.description]
+
+
 def engine(conn_id_or_url: str = WAREHOUSE) -> sa.Engine:
     """A SQLAlchemy engine (for pandas.read_sql); dispose it when done."""
     url = conn_id_or_url if "://" in conn_id_or_url else connection_url(conn_id_or_url)
@@ -159,7 +174,8 @@ def copy_csv(cur: psycopg2.extensions.cursor, table: str, columns: list[str], da
     from psycopg2 import sql
 
     statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
-        sql.Identifier(*table.split(".")), sql.SQL(", ").join(map(sql.Identifier, columns)))
+        sql.Identifier(*table.split(".")), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
     cur.copy_expert(statement, data, size=COPY_READ_SIZE)
     return cur.rowcount
 

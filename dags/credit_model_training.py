@@ -32,8 +32,12 @@ Trigger it by hand after a data fix or a feature change; runs never overlap.
     start_date=datetime(2026, 1, 4, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "model-owners", "retries": 2, "retry_delay": timedelta(minutes=5),
-                  "execution_timeout": timedelta(hours=4)},
+    default_args={
+        "owner": "model-owners",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=5),
+        "execution_timeout": timedelta(hours=4),
+    },
     tags=["credit-risk", "ml"],
     doc_md=DOC,
 )

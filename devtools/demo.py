@@ -27,7 +27,7 @@ def _mark_done(marker: dict) -> None:
 
 def summary(as_of: date) -> str:
     """Customers per grade, warnings, model version, and where to look next."""
-    from common.warehouse import connect
+    from common.warehouse import connect, one_row
 
     conn = connect()
     with conn.cursor() as cur:
@@ -53,14 +53,15 @@ def summary(as_of: date) -> str:
         )
         opened = cur.fetchall()
         cur.execute("select count(*) from ratings.credit_warnings where status = 'open'")
-        open_total = cur.fetchone()[0]
+        open_total = one_row(cur)[0]
     conn.close()
     total = sum(n for _, n in grades)
     lines = [f"Ratings for {as_of}: {total:,} customers rated"]
     lines += [f"  {grade:<4} {n:>7,}  {'#' * max(1, round(40 * n / max(total, 1)))}" for grade, n in grades]
     lines.append("Model used: " + ", ".join(f"{m} v{v}" for m, v in models))
     lines.append(
-        "Warnings opened today: " + (", ".join(f"{n} {s}" for s, n in opened) or "none")
+        "Warnings opened today: "
+        + (", ".join(f"{n} {s}" for s, n in opened) or "none")
         + f" ({open_total} open in total)"
     )
     state = state_dir()
@@ -70,7 +71,7 @@ def summary(as_of: date) -> str:
         "  Airflow UI:  make airflow            -> http://localhost:8080 (user admin, password in "
         f"{state / 'airflow' / 'simple_auth_manager_passwords.json.generated'})",
         f"  MLflow UI:   .venv/bin/mlflow ui --backend-store-uri sqlite:///{state / 'mlflow' / 'mlflow.db'}",
-        "  Query:       eval \"$(make -s airflow-env)\"; psql \"$AIRFLOW_CONN_WAREHOUSE\" -c "
+        '  Query:       eval "$(make -s airflow-env)"; psql "$AIRFLOW_CONN_WAREHOUSE" -c '
         "'select * from ratings.current_customer_ratings limit 10'",
     ]
     return "\n".join(lines)
@@ -89,16 +90,22 @@ def main() -> None:
     began = time.monotonic()
     env = airflow_env()  # starts the embedded warehouse when no connection is configured
     os.environ.update({k: v for k, v in env.items() if k.startswith(("AIRFLOW_CONN_", "MLFLOW_"))})
-    marker = {"customers": args.customers, "history_start": str(args.history_start),
-              "as_of": str(args.as_of), "seed": args.seed,
-              "warehouse": os.environ["AIRFLOW_CONN_WAREHOUSE"]}
+    marker = {
+        "customers": args.customers,
+        "history_start": str(args.history_start),
+        "as_of": str(args.as_of),
+        "seed": args.seed,
+        "warehouse": os.environ["AIRFLOW_CONN_WAREHOUSE"],
+    }
     if _already_done(marker):
         print("demo: sources and history already built with these settings; rerunning the daily DAG only")
     else:
         from devtools.simulator import simulate
         from pipeline.bootstrap import load_history
 
-        print(f"demo: simulating {args.customers:,} customers, {args.history_start} .. {args.as_of}", flush=True)
+        print(
+            f"demo: simulating {args.customers:,} customers, {args.history_start} .. {args.as_of}", flush=True
+        )
         simulate(args.customers, args.history_start, args.as_of, seed=args.seed)
         load_history(args.as_of)
         _mark_done(marker)

@@ -63,7 +63,9 @@ def _port() -> int:
 
 def _answers(port: int) -> bool:
     try:
-        psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", connect_timeout=2).close()
+        psycopg2.connect(
+            host="127.0.0.1", port=port, user="postgres", dbname="postgres", connect_timeout=2
+        ).close()
         return True
     except psycopg2.OperationalError:
         return False
@@ -80,7 +82,10 @@ def _init(pgdata: Path, run_as: dict) -> None:
     pgdata.chmod(0o700)
     subprocess.run(
         [_bin("initdb"), "-D", str(pgdata), "--auth=trust", "--encoding=utf8", "-U", "postgres"],
-        check=True, capture_output=True, text=True, **run_as,
+        check=True,
+        capture_output=True,
+        text=True,
+        **run_as,
     )
 
 
@@ -106,7 +111,10 @@ def ensure_running() -> EmbeddedServer:
     options = f"-h 127.0.0.1 -p {port} -c unix_socket_directories='' -c max_connections=200"
     subprocess.run(
         [_bin("pg_ctl"), "-D", str(pgdata), "-l", str(log), "-w", "-t", "60", "-o", options, "start"],
-        check=True, capture_output=True, text=True, **run_as,
+        check=True,
+        capture_output=True,
+        text=True,
+        **run_as,
     )
     deadline = time.monotonic() + 30
     while not _answers(port):
@@ -146,7 +154,11 @@ def main() -> None:
         stop()
         return
     server = ensure_running()
-    print(server.url(args.database) if args.action == "url" else f"embedded PostgreSQL on 127.0.0.1:{server.port}")
+    print(
+        server.url(args.database)
+        if args.action == "url"
+        else f"embedded PostgreSQL on 127.0.0.1:{server.port}"
+    )
 
 
 if __name__ == "__main__":

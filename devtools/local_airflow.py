@@ -54,7 +54,9 @@ def airflow_env(home: Path | None = None) -> dict[str, str]:
         AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK="False",
         AIRFLOW__API__PORT=env.get("AIRFLOW__API__PORT", "8080"),
         AIRFLOW__COSMOS__ENABLE_TELEMETRY="False",
-        MLFLOW_TRACKING_URI=env.get("MLFLOW_TRACKING_URI", f"sqlite:///{state_dir() / 'mlflow' / 'mlflow.db'}"),
+        MLFLOW_TRACKING_URI=env.get(
+            "MLFLOW_TRACKING_URI", f"sqlite:///{state_dir() / 'mlflow' / 'mlflow.db'}"
+        ),
         PYTHONPATH=os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p),
         # `airflow standalone` starts its components as `airflow ...` subprocesses: the venv goes first
         PATH=os.pathsep.join((str(Path(sys.executable).parent), env.get("PATH", ""))),

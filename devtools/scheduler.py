@@ -41,8 +41,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def scheduler_env(home: Path, metadata_url: str | None = None, port: int | None = None,
-                  scheduled_runs: bool = False) -> dict[str, str]:
+def scheduler_env(
+    home: Path, metadata_url: str | None = None, port: int | None = None, scheduled_runs: bool = False
+) -> dict[str, str]:
     """Environment of the components: the local Airflow one plus a port, a shared JWT key, no surprises.
 
     `scheduled_runs=False` stops the scheduler from creating the DAG's own daily runs (it still runs
@@ -80,7 +81,9 @@ def cli(args: list[str], env: dict[str, str], timeout: float = 300) -> str:
     """Run the Airflow CLI in `env`; raise with its output when it fails."""
     done = subprocess.run([_airflow_exe(), *args], env=env, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
-        raise RuntimeError(f"airflow {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+        raise RuntimeError(
+            f"airflow {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+        )
     return done.stdout
 
 
@@ -114,11 +117,28 @@ class LocalScheduler:
             time.sleep(2)
         raise TimeoutError(f"{dag_id} was not parsed within {timeout:.0f}s; see {self.log_dir}")
 
-    def backfill(self, from_date: date, to_date: date, *, run_backwards: bool = False,
-                 reprocess_behavior: str | None = None, dag_id: str = DAG_ID) -> str:
+    def backfill(
+        self,
+        from_date: date,
+        to_date: date,
+        *,
+        run_backwards: bool = False,
+        reprocess_behavior: str | None = None,
+        dag_id: str = DAG_ID,
+    ) -> str:
         """`airflow backfill create` with one run at a time; returns the CLI output."""
-        args = ["backfill", "create", "--dag-id", dag_id, "--from-date", from_date.isoformat(),
-                "--to-date", to_date.isoformat(), "--max-active-runs", "1"]
+        args = [
+            "backfill",
+            "create",
+            "--dag-id",
+            dag_id,
+            "--from-date",
+            from_date.isoformat(),
+            "--to-date",
+            to_date.isoformat(),
+            "--max-active-runs",
+            "1",
+        ]
         if run_backwards:
             args.append("--run-backwards")
         if reprocess_behavior:
@@ -131,14 +151,24 @@ class LocalScheduler:
         while time.monotonic() < deadline:
             self.check_alive()
             with self.metadata.connect() as conn:
-                backfill = conn.execute(sa.text(
-                    "select id, completed_at from backfill where dag_id = :d order by id desc limit 1"
-                ), {"d": dag_id}).first()
+                backfill = conn.execute(
+                    sa.text(
+                        "select id, completed_at from backfill where dag_id = :d order by id desc limit 1"
+                    ),
+                    {"d": dag_id},
+                ).first()
                 if backfill and backfill.completed_at is not None:
-                    rows = conn.execute(sa.text(
-                        "select logical_date, state, start_date, end_date from dag_run "
-                        "where backfill_id = :b order by start_date"
-                    ), {"b": backfill.id}).mappings().all()
+                    rows = (
+                        conn.execute(
+                            sa.text(
+                                "select logical_date, state, start_date, end_date from dag_run "
+                                "where backfill_id = :b order by start_date"
+                            ),
+                            {"b": backfill.id},
+                        )
+                        .mappings()
+                        .all()
+                    )
                     return [dict(r) for r in rows]
             time.sleep(3)
         raise TimeoutError(f"backfill of {dag_id} did not complete within {timeout:.0f}s; see {self.log_dir}")
@@ -175,7 +205,11 @@ def running(env: dict[str, str], unpause: tuple[str, ...] = (DAG_ID,)) -> Iterat
         for name in COMPONENTS:
             log = open(log_dir / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
             local.processes[name] = subprocess.Popen(
-                [_airflow_exe(), name], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                [_airflow_exe(), name],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
                 preexec_fn=_die_with_parent,
             )
         for dag_id in unpause:
@@ -200,10 +234,19 @@ def main() -> None:
 
     env = scheduler_env(state_dir() / "airflow")
     with running(env) as local:
-        print(local.backfill(ns.from_date, ns.to_date, run_backwards=ns.run_backwards,
-                             reprocess_behavior=ns.reprocess_behavior), flush=True)
+        print(
+            local.backfill(
+                ns.from_date,
+                ns.to_date,
+                run_backwards=ns.run_backwards,
+                reprocess_behavior=ns.reprocess_behavior,
+            ),
+            flush=True,
+        )
         for run in local.wait_for_backfill(timeout=ns.timeout):
-            print(f"{run['logical_date']:%Y-%m-%d}  {run['state']:<8} {run['start_date']} -> {run['end_date']}")
+            print(
+                f"{run['logical_date']:%Y-%m-%d}  {run['state']:<8} {run['start_date']} -> {run['end_date']}"
+            )
 
 
 if __name__ == "__main__":

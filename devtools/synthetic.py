@@ -13,7 +13,10 @@ SIZE_BANDS = ["micro", "small", "medium", "large"]
 
 
 def synthetic_frame(
-    n_customers: int = 600, n_snapshots: int = 24, seed: int = 7, start: str = "2023-01-31",
+    n_customers: int = 600,
+    n_snapshots: int = 24,
+    seed: int = 7,
+    start: str = "2023-01-31",
     first_customer: int = 0,
 ) -> pd.DataFrame:
     """customer_features columns + default_flag, one row per customer and month-end snapshot.
@@ -72,11 +75,15 @@ def synthetic_frame(
                 "invoice_amount_12m": amt12,
                 "invoice_amount_trend": np.exp(rng.normal(-0.15 * z, 0.2)),
                 "dispute_count_12m": rng.poisson(np.exp(-1.5 + 0.7 * z)),
-                "open_dispute_amount": np.where(rng.random(n) < 1 / (1 + np.exp(2.5 - z)), rng.gamma(2, 3_000, n), 0.0),
+                "open_dispute_amount": np.where(
+                    rng.random(n) < 1 / (1 + np.exp(2.5 - z)), rng.gamma(2, 3_000, n), 0.0
+                ),
                 "credit_note_amount_12m": rng.gamma(1.0, 500, n) * np.exp(0.3 * z),
                 "activity_count_3m": rng.poisson(6 * np.exp(-0.1 * z)),
                 "negative_outcome_share_6m": np.clip(0.2 + 0.08 * noisy(1.0), 0, 1),
-                "days_since_last_contact": np.where(rng.random(n) < 0.05, np.nan, rng.gamma(2, 15, n).round()),
+                "days_since_last_contact": np.where(
+                    rng.random(n) < 0.05, np.nan, rng.gamma(2, 15, n).round()
+                ),
                 "complaint_count_3m": rng.poisson(np.exp(-2.2 + 0.6 * z)),
                 "complaint_count_12m": rng.poisson(np.exp(-1.0 + 0.6 * z)),
                 "max_complaint_severity_6m": np.clip(rng.poisson(np.exp(-1.5 + 0.6 * z)), 0, 4),
@@ -87,7 +94,9 @@ def synthetic_frame(
                 "size_band": size,
                 "won_order_amount_12m": rng.gamma(1.5, 20_000, n) * size_scale,
                 "bureau_score": bureau,
-                "bureau_score_change_6m": np.where(np.isnan(bureau), np.nan, (-25 * drift + rng.normal(0, 20, n)).round()),
+                "bureau_score_change_6m": np.where(
+                    np.isnan(bureau), np.nan, (-25 * drift + rng.normal(0, 20, n)).round()
+                ),
             }
         )
         pd_true = 1 / (1 + np.exp(-(-3.9 + 1.1 * z)))
@@ -103,9 +112,16 @@ def synthetic_frame(
 SQL_TYPES = {"numeric": "double precision", "categorical": "text", "flag": "integer", "date": "date"}
 
 
-def write_synthetic_marts(url: str, n_customers: int, n_snapshots: int = 24, seed: int = 7,
-                          start: str = "2023-01-31", block_customers: int = 20_000, horizon_months: int = 12,
-                          progress: Any = None) -> int:
+def write_synthetic_marts(
+    url: str,
+    n_customers: int,
+    n_snapshots: int = 24,
+    seed: int = 7,
+    start: str = "2023-01-31",
+    block_customers: int = 20_000,
+    horizon_months: int = 12,
+    progress: Any = None,
+) -> int:
     """Create marts.customer_features and marts.customer_default_labels in the database at `url` and
     fill them with a synthetic book, `block_customers` customers (all their snapshots) at a time, each
     block COPYed before the next is generated: memory stays flat whatever `n_customers`.
@@ -121,20 +137,29 @@ def write_synthetic_marts(url: str, n_customers: int, n_snapshots: int = 24, see
     with transaction(url) as cur:
         cur.execute("create schema if not exists marts")
         cur.execute("drop table if exists marts.customer_features, marts.customer_default_labels")
-        cur.execute(f"create table marts.customer_features (customer_id text not null, as_of_date date not null, "
-                    f"{ddl})")
-        cur.execute("create table marts.customer_default_labels (customer_id text not null, as_of_date date "
-                    "not null, horizon_end_date date not null, default_flag integer not null)")
+        cur.execute(
+            f"create table marts.customer_features (customer_id text not null, as_of_date date not null, "
+            f"{ddl})"
+        )
+        cur.execute(
+            "create table marts.customer_default_labels (customer_id text not null, as_of_date date "
+            "not null, horizon_end_date date not null, default_flag integer not null)"
+        )
     written = 0
     for block, first in enumerate(range(0, n_customers, block_customers)):
         n = min(block_customers, n_customers - first)
         frame = synthetic_frame(n, n_snapshots, seed=seed + block, start=start, first_customer=first)
         frame["as_of_date"] = frame["as_of_date"].dt.date
-        labels = pd.DataFrame({
-            "customer_id": frame["customer_id"], "as_of_date": frame["as_of_date"],
-            "horizon_end_date": (pd.to_datetime(frame["as_of_date"]) + pd.DateOffset(months=horizon_months)).dt.date,
-            "default_flag": frame["default_flag"],
-        })
+        labels = pd.DataFrame(
+            {
+                "customer_id": frame["customer_id"],
+                "as_of_date": frame["as_of_date"],
+                "horizon_end_date": (
+                    pd.to_datetime(frame["as_of_date"]) + pd.DateOffset(months=horizon_months)
+                ).dt.date,
+                "default_flag": frame["default_flag"],
+            }
+        )
         with transaction(url) as cur:
             copy_rows(cur, "marts.customer_features", columns, frame)
             copy_rows(cur, "marts.customer_default_labels", list(labels.columns), labels)

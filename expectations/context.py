@@ -28,7 +28,9 @@ class ExpectColumnQuantilesToBeBetween(ExpectColumnQuantileValuesToBeBetween):
     (TypeError: Object of type bool is not JSON serializable); the check itself is unchanged.
     """
 
-    def _validate(self, metrics: dict, runtime_configuration: dict | None = None, execution_engine: Any = None):
+    def _validate(
+        self, metrics: dict, runtime_configuration: dict | None = None, execution_engine: Any = None
+    ):
         result = super()._validate(metrics, runtime_configuration, execution_engine)
         result["success"] = bool(result["success"])
         details = result.get("result", {}).get("details", {})

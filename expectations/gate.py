@@ -20,7 +20,7 @@ from typing import Any
 from psycopg2 import sql
 
 from common.sql_identifiers import qualified
-from common.warehouse import WAREHOUSE, connect, connection_url, transaction
+from common.warehouse import WAREHOUSE, connect, connection_url, one_row, transaction
 from expectations import parameters, results
 from expectations.suites import STAGES, SuiteSpec, resolved_expectations, suites_for_stage
 
@@ -78,9 +78,15 @@ def _qualified(table: str) -> sql.Composed:
     return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(name))
 
 
-def _scope_query(conn: Any, spec: SuiteSpec, table: str, as_of_date: date | None,
-                 interval: tuple[datetime, datetime] | None, batch_ids: list[str] | None,
-                 run_id: str | None) -> str:
+def _scope_query(
+    conn: Any,
+    spec: SuiteSpec,
+    table: str,
+    as_of_date: date | None,
+    interval: tuple[datetime, datetime] | None,
+    batch_ids: list[str] | None,
+    run_id: str | None,
+) -> str:
     """SQL selecting this run's batch of a table (GX wraps it as the batch of a query asset)."""
     if spec.scope == "interval":
         assert interval is not None
@@ -88,7 +94,9 @@ def _scope_query(conn: Any, spec: SuiteSpec, table: str, as_of_date: date | None
             t=_qualified(table), s=sql.Literal(interval[0]), e=sql.Literal(interval[1])
         )
         if batch_ids:
-            query = sql.SQL("{q} and _batch_id = any({ids})").format(q=query, ids=sql.Literal(list(batch_ids)))
+            query = sql.SQL("{q} and _batch_id = any({ids})").format(
+                q=query, ids=sql.Literal(list(batch_ids))
+            )
     else:
         query = sql.SQL("select * from {t} where as_of_date = {d}").format(
             t=_qualified(table), d=sql.Literal(as_of_date)
@@ -99,17 +107,28 @@ def _scope_query(conn: Any, spec: SuiteSpec, table: str, as_of_date: date | None
     return query.as_string(conn)
 
 
-def _batch_key(stage: str, as_of_date: date | None, interval: tuple[datetime, datetime] | None,
-               batch_ids: list[str] | None) -> str:
+def _batch_key(
+    stage: str,
+    as_of_date: date | None,
+    interval: tuple[datetime, datetime] | None,
+    batch_ids: list[str] | None,
+) -> str:
     if interval is not None:
         key = f"{interval[0].isoformat()}/{interval[1].isoformat()}"
         return key + (f" batches={','.join(sorted(batch_ids))}" if batch_ids else "")
     return str(as_of_date)
 
 
-def _targets(stage: str, url: str, as_of_date: date | None, interval: tuple[datetime, datetime] | None,
-             table: str | None, query: str | None, batch_ids: list[str] | None,
-             run_id: str | None) -> tuple[list[_Target], list[str]]:
+def _targets(
+    stage: str,
+    url: str,
+    as_of_date: date | None,
+    interval: tuple[datetime, datetime] | None,
+    table: str | None,
+    query: str | None,
+    batch_ids: list[str] | None,
+    run_id: str | None,
+) -> tuple[list[_Target], list[str]]:
     """The suites of the stage with their scoped queries and run-time values; plus missing tables."""
     specs = suites_for_stage(stage)
     if (table or query) and len(specs) != 1:
@@ -122,13 +141,17 @@ def _targets(stage: str, url: str, as_of_date: date | None, interval: tuple[date
                 name = table or spec.table
                 if query is None:
                     cur.execute("select to_regclass(%s)", (name,))
-                    if cur.fetchone()[0] is None:
+                    if one_row(cur)[0] is None:
                         missing.append(name)
                         continue
                 scoped = query or _scope_query(conn, spec, name, as_of_date, interval, batch_ids, run_id)
                 if spec.stage.startswith("raw"):
+                    if interval is None:
+                        raise ValueError(f"stage {spec.stage!r} needs a data interval")
                     params = parameters.raw_parameters(cur, name, *interval)
                 elif spec.stage == "features":
+                    if as_of_date is None:
+                        raise ValueError("stage 'features' needs as_of_date")
                     params = parameters.feature_parameters(cur, name, as_of_date)
                 else:
                     params = parameters.ratings_parameters()
@@ -152,19 +175,32 @@ def _validate(url: str, run_id: str, targets: list[_Target]) -> tuple[list[resul
     by_suite: dict[str, _Target] = {}
     for target in targets:
         run, skipped = resolved_expectations(target.spec, target.params)
-        checks += [results.skipped(target.spec.name, target.table, e, "no bound for this run "
-                                   "(e.g. no previous batch to compare with)") for e in skipped]
+        checks += [
+            results.skipped(
+                target.spec.name,
+                target.table,
+                e,
+                "no bound for this run (e.g. no previous batch to compare with)",
+            )
+            for e in skipped
+        ]
         asset_name = target.spec.name.replace(".", "__")
-        batch = source.add_query_asset(asset_name, query=target.query).add_batch_definition_whole_table("batch")
+        batch = source.add_query_asset(asset_name, query=target.query).add_batch_definition_whole_table(
+            "batch"
+        )
         suite = context.suites.add(
             gx.ExpectationSuite(name=target.spec.name, expectations=run, meta=target.spec.data.get("meta"))
         )
         definitions.append(
-            context.validation_definitions.add(gx.ValidationDefinition(name=asset_name, data=batch, suite=suite))
+            context.validation_definitions.add(
+                gx.ValidationDefinition(name=asset_name, data=batch, suite=suite)
+            )
         )
         by_suite[target.spec.name] = target
     checkpoint = context.checkpoints.add(
-        gx.Checkpoint(name="gate", validation_definitions=definitions, result_format={"result_format": "SUMMARY"})
+        gx.Checkpoint(
+            name="gate", validation_definitions=definitions, result_format={"result_format": "SUMMARY"}
+        )
     )
     outcome = checkpoint.run(run_id=gx.RunIdentifier(run_name=run_id))
     for suite_result in outcome.run_results.values():
@@ -215,8 +251,21 @@ def run_gate(
     targets, missing = _targets(stage, url, as_of_date, interval, table, query, batch_ids, run_id)
     run_id = run_id or f"manual__{started.isoformat()}"
     checks = [
-        results.CheckResult(spec_table, spec_table, "table_exists", "schema", None, {"table": spec_table},
-                            "critical", False, None, None, None, None, "table does not exist")
+        results.CheckResult(
+            spec_table,
+            spec_table,
+            "table_exists",
+            "schema",
+            None,
+            {"table": spec_table},
+            "critical",
+            False,
+            None,
+            None,
+            None,
+            None,
+            "table does not exist",
+        )
         for spec_table in missing
     ]
     docs = None
@@ -234,13 +283,27 @@ def run_gate(
     if docs:
         log.info("GX Data Docs for %s %s: file://%s", stage, batch_key, docs)
     summary = QualityGateResult(
-        stage=stage, run_id=run_id, batch_key=batch_key, evaluated=len(evaluated),
-        passed=sum(1 for c in evaluated if c.success), warnings=len(warnings), critical=len(critical),
-        not_evaluated=len(checks) - len(evaluated), tables=[t.table for t in targets] + missing,
-        warning_messages=[c.headline() for c in warnings], data_docs=docs,
+        stage=stage,
+        run_id=run_id,
+        batch_key=batch_key,
+        evaluated=len(evaluated),
+        passed=sum(1 for c in evaluated if c.success),
+        warnings=len(warnings),
+        critical=len(critical),
+        not_evaluated=len(checks) - len(evaluated),
+        tables=[t.table for t in targets] + missing,
+        warning_messages=[c.headline() for c in warnings],
+        data_docs=docs,
     )
-    log.info("quality gate %s %s: %d evaluated, %d passed, %d warnings, %d critical", stage, batch_key,
-             summary.evaluated, summary.passed, summary.warnings, summary.critical)
+    log.info(
+        "quality gate %s %s: %d evaluated, %d passed, %d warnings, %d critical",
+        stage,
+        batch_key,
+        summary.evaluated,
+        summary.passed,
+        summary.warnings,
+        summary.critical,
+    )
     if critical:
         for check in critical:
             log.error("critical quality failure: %s", check.headline())
@@ -258,8 +321,14 @@ def main() -> None:
     parser.add_argument("--url")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    result = run_gate(args.stage, as_of_date=args.as_of_date, interval_start=args.interval_start,
-                      interval_end=args.interval_end, table=args.table, url=args.url)
+    result = run_gate(
+        args.stage,
+        as_of_date=args.as_of_date,
+        interval_start=args.interval_start,
+        interval_end=args.interval_end,
+        table=args.table,
+        url=args.url,
+    )
     print(result)
 
 

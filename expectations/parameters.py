@@ -12,6 +12,7 @@ from psycopg2 import sql
 
 from common.config import load_config
 from common.sql_identifiers import identifier
+from common.warehouse import one_row
 
 
 def _split(table: str) -> sql.Composed:
@@ -29,13 +30,16 @@ def volume_bounds(previous_rows: int | None, settings: dict[str, Any]) -> dict[s
     if previous_rows is None or previous_rows < int(settings.get("min_previous_rows", 0)):
         return {"volume_critical_min": None, "volume_warning_min": None, "volume_warning_max": None}
     return {
-        "volume_critical_min": math.ceil(previous_rows * float(settings.get("critical_min_ratio", 0.0))) or None,
+        "volume_critical_min": math.ceil(previous_rows * float(settings.get("critical_min_ratio", 0.0)))
+        or None,
         "volume_warning_min": math.ceil(previous_rows * float(settings["warning_min_ratio"])),
         "volume_warning_max": math.floor(previous_rows * float(settings["warning_max_ratio"])),
     }
 
 
-def previous_raw_batch_rows(cur: Any, table: str, interval_start: datetime, interval_end: datetime) -> int | None:
+def previous_raw_batch_rows(
+    cur: Any, table: str, interval_start: datetime, interval_end: datetime
+) -> int | None:
     """Rows of the latest earlier batch of `table` with an interval of the same length (None if none).
 
     Only a batch of the same length is comparable: the initial load (years in one batch) is not the
@@ -50,7 +54,7 @@ def previous_raw_batch_rows(cur: Any, table: str, interval_start: datetime, inte
         ).format(t=_split(table)),
         (interval_start, interval_end - interval_start, interval_end - interval_start),
     )
-    count, previous = cur.fetchone()
+    count, previous = one_row(cur)
     return int(count) if previous is not None else None
 
 
@@ -75,7 +79,7 @@ def _previous_snapshot_rows(cur: Any, table: str, as_of_date: date) -> int | Non
         ).format(t=_split(table)),
         (as_of_date,),
     )
-    count, previous = cur.fetchone()
+    count, previous = one_row(cur)
     return int(count) if previous is not None else None
 
 
@@ -86,7 +90,7 @@ def _history(cur: Any, table: str, as_of_date: date, bands: dict[str, Any], snap
     for column, band in bands.items():
         parts.append(sql.SQL("avg({c}::float8)").format(c=sql.Identifier(column)))
         names.append((column, "mean", None))
-        for q in (band.get("quantiles") or {}):
+        for q in band.get("quantiles") or {}:
             parts.append(
                 sql.SQL("percentile_disc({q}) within group (order by {c})").format(
                     q=sql.Literal(float(q)), c=sql.Identifier(column)
@@ -186,6 +190,7 @@ def ratings_parameters() -> dict[str, Any]:
     scale = load_config("rating_scale")
     grades = scale["grades"]
     scaling = scale.get("score_scaling", {})
+
     def literal(grade: dict) -> str:
         name = str(grade["grade"]).replace("'", "''")
         return f"('{name}', {float(grade['pd_lower'])!r}::float8, {float(grade['pd_upper'])!r}::float8)"

@@ -152,26 +152,66 @@ def skipped(suite: str, table: str, expectation: dict[str, Any], reason: str) ->
     kwargs = dict(expectation["kwargs"])
     meta = expectation.get("meta", {})
     return CheckResult(
-        suite, table, expectation["type"], meta.get("check"), _column(kwargs), kwargs,
-        str(meta.get("severity")), None, None, None, None, None, f"not evaluated: {reason}",
+        suite,
+        table,
+        expectation["type"],
+        meta.get("check"),
+        _column(kwargs),
+        kwargs,
+        str(meta.get("severity")),
+        None,
+        None,
+        None,
+        None,
+        None,
+        f"not evaluated: {reason}",
     )
 
 
 _COLUMNS = (
-    "run_id", "stage", "suite_name", "table_name", "batch_key", "expectation_type", "check_kind",
-    "column_name", "kwargs", "severity", "success", "unexpected_count", "element_count",
-    "unexpected_percent", "observed_value", "message", "validated_at",
+    "run_id",
+    "stage",
+    "suite_name",
+    "table_name",
+    "batch_key",
+    "expectation_type",
+    "check_kind",
+    "column_name",
+    "kwargs",
+    "severity",
+    "success",
+    "unexpected_count",
+    "element_count",
+    "unexpected_percent",
+    "observed_value",
+    "message",
+    "validated_at",
 )
 
 
-def store(cur: Any, run_id: str, stage: str, batch_key: str, validated_at: datetime,
-          results: list[CheckResult]) -> int:
+def store(
+    cur: Any, run_id: str, stage: str, batch_key: str, validated_at: datetime, results: list[CheckResult]
+) -> int:
     """Insert one row per result into audit.data_quality_results; returns the number of rows."""
     rows = [
         (
-            run_id, stage, r.suite, r.table, batch_key, r.expectation_type, r.check, r.column,
-            to_json(r.kwargs), r.severity, r.success, r.unexpected_count, r.element_count,
-            r.unexpected_percent, to_json(r.observed_value), r.message, validated_at,
+            run_id,
+            stage,
+            r.suite,
+            r.table,
+            batch_key,
+            r.expectation_type,
+            r.check,
+            r.column,
+            to_json(r.kwargs),
+            r.severity,
+            r.success,
+            r.unexpected_count,
+            r.element_count,
+            r.unexpected_percent,
+            to_json(r.observed_value),
+            r.message,
+            validated_at,
         )
         for r in results
     ]

@@ -97,7 +97,8 @@ def resolved_expectations(spec: SuiteSpec, params: dict[str, Any]) -> tuple[list
     Returns (expectations to run, expectations skipped because the run has no bound for them, e.g. a
     volume check without a previous batch). Each expectation's GX `severity` mirrors `meta.severity`.
     """
-    run, skipped = [], []
+    run: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
     for exp in spec.data["expectations"]:
         resolved = _resolve(copy.deepcopy(exp), params, spec.name)
         resolved["severity"] = resolved["meta"]["severity"]

@@ -63,8 +63,9 @@ def _describe(url: str) -> str:
     return f"{parts['host']}:{parts['port']}/{parts['dbname']}"
 
 
-def sql_chunks(source: SourceSpec, spec: TableSpec, start: dt.datetime, end: dt.datetime,
-               chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
+def sql_chunks(
+    source: SourceSpec, spec: TableSpec, start: dt.datetime, end: dt.datetime, chunk_rows: int = CHUNK_ROWS
+) -> Iterator[Chunk]:
     """Rows of `schema.table` whose watermark lies in [start, end), streamed with COPY TO STDOUT.
 
     A reader thread writes the source's COPY output to a temporary file as fast as the source sends it
@@ -106,8 +107,10 @@ def sql_chunks(source: SourceSpec, spec: TableSpec, start: dt.datetime, end: dt.
                 yield chunk
             sent = spool.finish()
             if parsed != sent:
-                raise SourceUnavailable(f"{source.schema}.{spec.name} from {source.connection!r}: the source sent "
-                                        f"{sent:,} rows but {parsed:,} were read; nothing was loaded")
+                raise SourceUnavailable(
+                    f"{source.schema}.{spec.name} from {source.connection!r}: the source sent "
+                    f"{sent:,} rows but {parsed:,} were read; nothing was loaded"
+                )
     finally:
         conn.close()
 
@@ -115,8 +118,14 @@ def sql_chunks(source: SourceSpec, spec: TableSpec, start: dt.datetime, end: dt.
 class _SourceSpool:
     """A source COPY TO STDOUT running in a thread into a temporary file that can be read while it grows."""
 
-    def __init__(self, conn: psycopg2.extensions.connection, statement: str, source: SourceSpec, spec: TableSpec,
-                 url: str) -> None:
+    def __init__(
+        self,
+        conn: psycopg2.extensions.connection,
+        statement: str,
+        source: SourceSpec,
+        spec: TableSpec,
+        url: str,
+    ) -> None:
         self._conn, self._statement = conn, statement
         self._where = (source, spec, url)
         self.file = tempfile.TemporaryFile(buffering=1 << 20)
@@ -146,11 +155,13 @@ class _SourceSpool:
                 self.rows = cur.rowcount
         except psycopg2.errors.UndefinedTable as exc:
             self.error = SourceUnavailable(
-                f"source table {source.schema}.{spec.name} not found in {source.connection!r} ({_describe(url)})")
+                f"source table {source.schema}.{spec.name} not found in {source.connection!r} ({_describe(url)})"
+            )
             self.error.__cause__ = exc
         except psycopg2.Error as exc:
             self.error = SourceUnavailable(
-                f"reading {source.schema}.{spec.name} from {source.connection!r} failed: {str(exc).strip()}")
+                f"reading {source.schema}.{spec.name} from {source.connection!r} failed: {str(exc).strip()}"
+            )
             self.error.__cause__ = exc
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
             self.error = exc
@@ -204,7 +215,7 @@ class _Follower(io.RawIOBase):
             done = self._spool.done.is_set()  # read before the size: nothing written after done
             data = os.pread(self._fd, len(view) - filled, self._pos)
             if data:
-                view[filled:filled + len(data)] = data
+                view[filled : filled + len(data)] = data
                 filled += len(data)
                 self._pos += len(data)
                 continue
@@ -216,7 +227,7 @@ class _Follower(io.RawIOBase):
         return filled
 
 
-def _csv_stream(spool: IO[bytes], columns: list[str], chunk_rows: int) -> Iterator[Chunk]:
+def _csv_stream(spool: IO[bytes] | io.RawIOBase, columns: list[str], chunk_rows: int) -> Iterator[Chunk]:
     """PostgreSQL CSV (nulls as \\N) in blocks of about chunk_rows rows, every column as text.
 
     Quoted values may hold line breaks (a note, an address): the parser follows the quotes.
@@ -228,7 +239,9 @@ def _csv_stream(spool: IO[bytes], columns: list[str], chunk_rows: int) -> Iterat
         read_options=pacsv.ReadOptions(column_names=columns, block_size=max(chunk_rows * 150, 1 << 20)),
         parse_options=pacsv.ParseOptions(newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(
-            column_types={c: pa.string() for c in columns}, null_values=[NULL], strings_can_be_null=True,
+            column_types={c: pa.string() for c in columns},
+            null_values=[NULL],
+            strings_can_be_null=True,
             quoted_strings_can_be_null=False,  # "" is an empty string, only unquoted \\N is null
         ),
     )
@@ -239,14 +252,17 @@ def _csv_stream(spool: IO[bytes], columns: list[str], chunk_rows: int) -> Iterat
 
 def landing_days(start: dt.datetime, end: dt.datetime) -> list[dt.date]:
     """The calendar days a file-drop interval covers; intervals must be whole days."""
-    if (start.hour, start.minute, start.second, start.microsecond) != (0, 0, 0, 0) or end.time() != dt.time(0):
+    if (start.hour, start.minute, start.second, start.microsecond) != (0, 0, 0, 0) or end.time() != dt.time(
+        0
+    ):
         raise ValueError(f"file-drop intervals must start and end at midnight, got [{start}, {end})")
     days = (end.date() - start.date()).days
     return [start.date() + dt.timedelta(days=i) for i in range(days)]
 
 
-def file_drop_chunks(source: SourceSpec, spec: TableSpec, start: dt.datetime, end: dt.datetime,
-                     chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
+def file_drop_chunks(
+    source: SourceSpec, spec: TableSpec, start: dt.datetime, end: dt.datetime, chunk_rows: int = CHUNK_ROWS
+) -> Iterator[Chunk]:
     """Rows of `<landing>/<source>/<YYYY-MM-DD>/<table>.csv|.parquet` for every day of the interval.
 
     A missing file means the source dropped nothing for that day. A file that cannot be read as a whole
@@ -282,8 +298,14 @@ def _csv_file(path: Path, spec: TableSpec, chunk_rows: int) -> Iterator[Chunk]:
         if not fields:
             continue  # blank line
         if len(fields) != len(header):
-            bad.append({"file": str(path), "line_no": reader.line_num, "fields": fields,
-                        "expected_fields": len(header)})
+            bad.append(
+                {
+                    "file": str(path),
+                    "line_no": reader.line_num,
+                    "fields": fields,
+                    "expected_fields": len(header),
+                }
+            )
         else:
             rows.append([fields[p] if fields[p] != "" else None for p in positions])
         if len(rows) + len(bad) >= chunk_rows:

@@ -18,8 +18,14 @@ from ingest.connectors import MalformedFile, SourceUnavailable, read_chunks
 from ingest.load import BatchResult, OverlappingBatch, load_batch
 from ingest.sources import future_tolerance_days, source_spec
 
-__all__ = ["BatchResult", "MalformedFile", "OverlappingBatch", "SourceUnavailable", "backfill",
-           "extract_interval"]
+__all__ = [
+    "BatchResult",
+    "MalformedFile",
+    "OverlappingBatch",
+    "SourceUnavailable",
+    "backfill",
+    "extract_interval",
+]
 
 
 def _utc(value: dt.datetime | dt.date | str) -> dt.datetime:
@@ -33,9 +39,15 @@ def _utc(value: dt.datetime | dt.date | str) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
-def extract_interval(source: str, interval_start: dt.datetime | dt.date | str,
-                     interval_end: dt.datetime | dt.date | str, *, tables: list[str] | None = None,
-                     replace_overlapping: bool = False, verbose: bool = True) -> list[BatchResult]:
+def extract_interval(
+    source: str,
+    interval_start: dt.datetime | dt.date | str,
+    interval_end: dt.datetime | dt.date | str,
+    *,
+    tables: list[str] | None = None,
+    replace_overlapping: bool = False,
+    verbose: bool = True,
+) -> list[BatchResult]:
     """Pull every configured table of `source` for [interval_start, interval_end) into raw.
 
     Each table is one batch, replaced atomically; rerunning the same interval replaces it. Raises
@@ -51,16 +63,29 @@ def extract_interval(source: str, interval_start: dt.datetime | dt.date | str,
     for table in spec.tables:
         if tables and table.name not in tables:
             continue
-        result = load_batch(spec, table, start, end, read_chunks(spec, table, start, end), warehouse,
-                            replace_overlapping=replace_overlapping, tolerance_days=tolerance)
+        result = load_batch(
+            spec,
+            table,
+            start,
+            end,
+            read_chunks(spec, table, start, end),
+            warehouse,
+            replace_overlapping=replace_overlapping,
+            tolerance_days=tolerance,
+        )
         if verbose:
-            print(f"{result.batch_id}: extracted {result.extracted:,}, loaded {result.loaded:,}, "
-                  f"quarantined {result.quarantined:,} in {result.seconds:.2f}s", flush=True)
+            print(
+                f"{result.batch_id}: extracted {result.extracted:,}, loaded {result.loaded:,}, "
+                f"quarantined {result.quarantined:,} in {result.seconds:.2f}s",
+                flush=True,
+            )
         results.append(result)
     return results
 
 
-def backfill(source: str, start: dt.date | str, end: dt.date | str, verbose: bool = True) -> list[BatchResult]:
+def backfill(
+    source: str, start: dt.date | str, end: dt.date | str, verbose: bool = True
+) -> list[BatchResult]:
     """Run extract_interval for every day in [start, end): the same batches daily runs would create."""
     first, last = _utc(start), _utc(end)
     results: list[BatchResult] = []
@@ -77,8 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", required=True, help="interval start (date or ISO timestamp, UTC)")
     parser.add_argument("--end", required=True, help="interval end, exclusive")
     parser.add_argument("--daily", action="store_true", help="one batch per day instead of one for the range")
-    parser.add_argument("--replace-overlapping", action="store_true",
-                        help="replace loaded batches that the interval covers whole")
+    parser.add_argument(
+        "--replace-overlapping",
+        action="store_true",
+        help="replace loaded batches that the interval covers whole",
+    )
     parser.add_argument("--table", action="append", help="only this table (repeatable)")
     args = parser.parse_args(argv)
     from common.migrate import migrate
@@ -90,8 +118,13 @@ def main(argv: list[str] | None = None) -> int:
             if args.daily:
                 backfill(source, args.start, args.end)
             else:
-                extract_interval(source, args.start, args.end, tables=args.table,
-                                 replace_overlapping=args.replace_overlapping)
+                extract_interval(
+                    source,
+                    args.start,
+                    args.end,
+                    tables=args.table,
+                    replace_overlapping=args.replace_overlapping,
+                )
     except (SourceUnavailable, MalformedFile, OverlappingBatch) as exc:
         print(f"extract failed: {exc}", file=sys.stderr)
         return 1

@@ -12,7 +12,7 @@ import queue
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -31,6 +31,7 @@ from common.warehouse import (
     connection_url,
     copy_csv,
     copy_rows,
+    one_row,
     transaction,
 )
 from ingest import pgbinary
@@ -67,7 +68,7 @@ class BatchResult:
     phases: dict[str, float] = field(default_factory=dict, compare=False)  # seconds per step, see load_batch
 
 
-def prefetched(items: Iterable[T], work: Callable[[T], R], depth: int = 2) -> Iterator[R]:
+def prefetched(items: Iterable[T], work: Callable[[T], R], depth: int = 2) -> Generator[R, None, None]:
     """work(item) for each item, computed up to `depth` items ahead in a worker thread, in order.
 
     An exception in the worker is re-raised here; if the consumer stops early the worker stops too.
@@ -136,18 +137,27 @@ def _set_batch_columns(cur: psycopg2.extensions.cursor, values: dict[str, str]) 
     )
 
 
-def _delete_batches(cur: psycopg2.extensions.cursor, spec: TableSpec, batch_ids: list[str],
-                    starts: list[dt.datetime]) -> None:
+def _delete_batches(
+    cur: psycopg2.extensions.cursor, spec: TableSpec, batch_ids: list[str], starts: list[dt.datetime]
+) -> None:
     raw = sql.Identifier(spec.raw_schema, spec.name)
     # _interval_start is the indexed column (8 bytes, cheap to maintain under COPY); the id makes it exact
-    cur.execute(sql.SQL("delete from {} where _interval_start = any(%s) and _batch_id = any(%s)").format(raw),
-                (starts, batch_ids))
+    cur.execute(
+        sql.SQL("delete from {} where _interval_start = any(%s) and _batch_id = any(%s)").format(raw),
+        (starts, batch_ids),
+    )
     cur.execute("delete from quarantine.rejected_rows where batch_id = any(%s)", (batch_ids,))
     cur.execute("delete from audit.batch_counts where batch_id = any(%s)", (batch_ids,))
 
 
-def _clear_overlaps(cur: psycopg2.extensions.cursor, spec: TableSpec, batch_id: str, start: dt.datetime,
-                    end: dt.datetime, replace_overlapping: bool) -> None:
+def _clear_overlaps(
+    cur: psycopg2.extensions.cursor,
+    spec: TableSpec,
+    batch_id: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    replace_overlapping: bool,
+) -> None:
     """Refuse an interval that overlaps other batches, unless asked to replace ones it fully covers."""
     cur.execute(
         "select batch_id, interval_start, interval_end from audit.batch_counts"
@@ -163,20 +173,33 @@ def _clear_overlaps(cur: psycopg2.extensions.cursor, spec: TableSpec, batch_id: 
         _delete_batches(cur, spec, [b for b, _, _ in overlaps], [s for _, s, _ in overlaps])
         return
     shown = ", ".join(f"[{s:%Y-%m-%d %H:%M}, {e:%Y-%m-%d %H:%M})" for _, s, e in overlaps[:5])
-    hint = ("rerun exactly those intervals, or load a range that covers them whole with replace_overlapping"
-            if covered or not replace_overlapping else "a partly overlapping batch cannot be replaced")
+    hint = (
+        "rerun exactly those intervals, or load a range that covers them whole with replace_overlapping"
+        if covered or not replace_overlapping
+        else "a partly overlapping batch cannot be replaced"
+    )
     raise OverlappingBatch(
         f"{spec.qualified}: interval [{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}) overlaps "
         f"{len(overlaps)} loaded batch(es) {shown}: {hint}"
     )
 
 
-def _quarantine(cur: psycopg2.extensions.cursor, rejected: pd.DataFrame, batch_id: str, spec: TableSpec,
-                start: dt.datetime, end: dt.datetime) -> int:
+def _quarantine(
+    cur: psycopg2.extensions.cursor,
+    rejected: pd.DataFrame,
+    batch_id: str,
+    spec: TableSpec,
+    start: dt.datetime,
+    end: dt.datetime,
+) -> int:
     if rejected.empty:
         return 0
-    frame = rejected.assign(batch_id=batch_id, source_table=spec.qualified, interval_start=start.isoformat(),
-                            interval_end=end.isoformat())
+    frame = rejected.assign(
+        batch_id=batch_id,
+        source_table=spec.qualified,
+        interval_start=start.isoformat(),
+        interval_end=end.isoformat(),
+    )
     return copy_rows(cur, QUARANTINE_TABLE, QUARANTINE_COPY, frame)
 
 
@@ -204,11 +227,11 @@ def _fixed_width(values: pa.Array, width: int) -> np.ndarray:
     block = 1 << 18
     for first in range(0, count, block):
         last = min(first + block, count)
-        bounds = offsets[first:last + 1]
+        bounds = offsets[first : last + 1]
         lengths = np.diff(bounds)
         rows = np.repeat(np.arange(first, last), lengths)
         cols = np.arange(bounds[0], bounds[-1]) - np.repeat(bounds[:-1], lengths)
-        cells[rows, cols] = data[bounds[0]:bounds[-1]]
+        cells[rows, cols] = data[bounds[0] : bounds[-1]]
     return out
 
 
@@ -254,8 +277,9 @@ class _Parents:
 
     LOCAL_PARENT_ROWS = 16_000_000
 
-    def __init__(self, lookup: psycopg2.extensions.connection, spec: TableSpec,
-                 sources: dict[str, SourceSpec]) -> None:
+    def __init__(
+        self, lookup: psycopg2.extensions.connection, spec: TableSpec, sources: dict[str, SourceSpec]
+    ) -> None:
         self._lookup = lookup
         self._targets = {}
         for column, target in spec.references.items():
@@ -282,11 +306,15 @@ class _Parents:
                 continue
             missing = pc.fill_null(pc.is_in(good[column], value_set=pa.array(absent, pa.string())), False)
             bad = good.filter(missing).to_pandas()
-            rejected.append(pd.DataFrame({
-                "rule": "references",
-                "reason": [f"{column} {value} not found in {target}" for value in bad[column]],
-                "row_data": row_json(bad),
-            }))
+            rejected.append(
+                pd.DataFrame(
+                    {
+                        "rule": "references",
+                        "reason": [f"{column} {value} not found in {target}" for value in bad[column]],
+                        "row_data": row_json(bad),
+                    }
+                )
+            )
             good = good.filter(pc.invert(missing))
         return good, (pd.concat(rejected, ignore_index=True) if rejected else pd.DataFrame())
 
@@ -304,19 +332,24 @@ class _Parents:
         if column in self._local:
             return self._local[column].missing(wanted).to_pylist()
         with self._lookup.cursor() as cur:
-            cur.execute(sql.SQL("select v from unnest(%s::text[]) as v where not exists "
-                                "(select 1 from {ref} x where x.{pk} = v)").format(
-                pk=sql.Identifier(ref.primary_key), ref=sql.Identifier(ref.raw_schema, ref.name)),
-                (_text_array(wanted),))
+            cur.execute(
+                sql.SQL(
+                    "select v from unnest(%s::text[]) as v where not exists "
+                    "(select 1 from {ref} x where x.{pk} = v)"
+                ).format(pk=sql.Identifier(ref.primary_key), ref=sql.Identifier(ref.raw_schema, ref.name)),
+                (_text_array(wanted),),
+            )
             return [row[0] for row in cur.fetchall()]
 
     def _parent_size(self, column: str, ref: TableSpec) -> int:
         """Rows the parent's raw table holds, from the audit counts of its batches (no scan)."""
         if column not in self._parent_rows:
             with self._lookup.cursor() as cur:
-                cur.execute("select coalesce(sum(loaded), 0) from audit.batch_counts where source_table = %s",
-                            (ref.qualified,))
-                self._parent_rows[column] = int(cur.fetchone()[0])
+                cur.execute(
+                    "select coalesce(sum(loaded), 0) from audit.batch_counts where source_table = %s",
+                    (ref.qualified,),
+                )
+                self._parent_rows[column] = int(one_row(cur)[0])
         return self._parent_rows[column]
 
     def _parent_keys(self, ref: TableSpec) -> pa.Array:
@@ -325,16 +358,21 @@ class _Parents:
 
         buf = io.BytesIO()
         with self._lookup.cursor() as cur:
-            cur.copy_expert(sql.SQL("COPY (select {pk} from {ref} where {pk} is not null) TO STDOUT WITH (FORMAT csv)")
-                            .format(pk=sql.Identifier(ref.primary_key), ref=sql.Identifier(ref.raw_schema, ref.name))
-                            .as_string(cur), buf)
+            cur.copy_expert(
+                sql.SQL("COPY (select {pk} from {ref} where {pk} is not null) TO STDOUT WITH (FORMAT csv)")
+                .format(pk=sql.Identifier(ref.primary_key), ref=sql.Identifier(ref.raw_schema, ref.name))
+                .as_string(cur),
+                buf,
+            )
         if not buf.tell():
             return pa.array([], pa.string())
         buf.seek(0)
-        keys = pacsv.read_csv(buf, read_options=pacsv.ReadOptions(column_names=["k"]),
-                              parse_options=pacsv.ParseOptions(newlines_in_values=True),
-                              convert_options=pacsv.ConvertOptions(column_types={"k": pa.string()},
-                                                                   strings_can_be_null=False))["k"]
+        keys = pacsv.read_csv(
+            buf,
+            read_options=pacsv.ReadOptions(column_names=["k"]),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(column_types={"k": pa.string()}, strings_can_be_null=False),
+        )["k"]
         return pc.unique(keys)
 
 
@@ -350,8 +388,12 @@ def _unknown_to_source(source: SourceSpec, ref: TableSpec, keys: list[str]) -> l
     conn = connect(connection_url(source.connection), connect_timeout=10)
     try:
         with conn.cursor() as cur:
-            cur.execute(sql.SQL("select {pk} from {table} where {pk} = any(%s)").format(
-                pk=sql.Identifier(ref.primary_key), table=sql.Identifier(source.schema, ref.name)), (keys,))
+            cur.execute(
+                sql.SQL("select {pk} from {table} where {pk} = any(%s)").format(
+                    pk=sql.Identifier(ref.primary_key), table=sql.Identifier(source.schema, ref.name)
+                ),
+                (keys,),
+            )
             known = {row[0] for row in cur.fetchall()}
     finally:
         conn.close()
@@ -363,18 +405,28 @@ def _duplicated(keys: list[pa.Array]) -> list[str]:
     if not keys:
         return []
     counts = pc.value_counts(pa.chunked_array(keys, type=pa.string()))
-    return [k for k in counts.filter(pc.greater(counts.field("counts"), 1)).field("values").to_pylist()
-            if k is not None]
+    return [
+        k
+        for k in counts.filter(pc.greater(counts.field("counts"), 1)).field("values").to_pylist()
+        if k is not None
+    ]
 
 
-def _move_duplicates(cur: psycopg2.extensions.cursor, spec: TableSpec, batch_id: str, start: dt.datetime,
-                     end: dt.datetime, keys: list[str]) -> int:
+def _move_duplicates(
+    cur: psycopg2.extensions.cursor,
+    spec: TableSpec,
+    batch_id: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    keys: list[str],
+) -> int:
     """Move rows of duplicated keys to quarantine: identical copies keep one, differing copies all go,
     since nothing says which one is right. Returns the number of rows moved."""
     raw = sql.Identifier(spec.raw_schema, spec.name)
     pk = sql.Identifier(spec.primary_key)
     meta = sql.SQL(" - ").join(sql.Literal(c) for c in [*BATCH_COLUMNS, "_copies"])
-    cur.execute(sql.SQL("""
+    cur.execute(
+        sql.SQL("""
         with dup as (
             select r.ctid as rid, r.{pk} as k,
                    row_number() over (partition by r.{pk} order by r.ctid) as rn,
@@ -398,7 +450,8 @@ def _move_duplicates(cur: psycopg2.extensions.cursor, spec: TableSpec, batch_id:
                to_jsonb(m) - {meta}, %(s)s, %(e)s
         from moved m
     """).format(pk=pk, raw=raw, meta=meta, label=sql.Literal(spec.primary_key)),
-        {"b": batch_id, "t": spec.qualified, "s": start, "e": end, "keys": keys})
+        {"b": batch_id, "t": spec.qualified, "s": start, "e": end, "keys": keys},
+    )
     return cur.rowcount
 
 
@@ -406,7 +459,8 @@ def _copy_binary(cur: psycopg2.extensions.cursor, spec: TableSpec, data: io.Byte
     """COPY binary rows (source columns, then the batch columns) into the raw table; the server's count."""
     statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT binary)").format(
         sql.Identifier(spec.raw_schema, spec.name),
-        sql.SQL(", ").join(map(sql.Identifier, [*spec.columns, *BATCH_COLUMNS])))
+        sql.SQL(", ").join(map(sql.Identifier, [*spec.columns, *BATCH_COLUMNS])),
+    )
     cur.copy_expert(statement, data, size=COPY_READ_SIZE)
     return cur.rowcount
 
@@ -417,11 +471,14 @@ def _analyze_if_stale(cur: psycopg2.extensions.cursor, spec: TableSpec, copied: 
     The raw gate's batch queries are planned on these statistics: until autovacuum analyzes a freshly
     loaded table, the planner would take it for nearly empty. Smaller batches leave it to autovacuum.
     """
-    cur.execute("""
+    cur.execute(
+        """
         select c.reltuples, s.last_analyze is null and s.last_autoanalyze is null
         from pg_class c left join pg_stat_user_tables s on s.relid = c.oid
-        where c.oid = %s::regclass""", (spec.raw_table,))
-    reltuples, never = cur.fetchone()
+        where c.oid = %s::regclass""",
+        (spec.raw_table,),
+    )
+    reltuples, never = one_row(cur)
     if not (never or copied >= 0.1 * max(reltuples, 0)):
         return False
     cur.execute(sql.SQL("analyze {}").format(sql.Identifier(spec.raw_schema, spec.name)))
@@ -438,13 +495,16 @@ def _defer_indexes(cur: psycopg2.extensions.cursor, spec: TableSpec, batch_id: s
     if another session holds the table (a reader of an empty table), the indexes stay and are
     maintained as usual.
     """
-    cur.execute("select count(*) from audit.batch_counts where source_table = %s and batch_id <> %s",
-                (spec.qualified, batch_id))
-    if cur.fetchone()[0]:
+    cur.execute(
+        "select count(*) from audit.batch_counts where source_table = %s and batch_id <> %s",
+        (spec.qualified, batch_id),
+    )
+    if one_row(cur)[0]:
         return []
     if any(target == spec.qualified for target in spec.references.values()):
         return []  # the batch's own reference lookups read this table from a second connection
-    cur.execute("""
+    cur.execute(
+        """
         select n.nspname, c.relname, pg_get_indexdef(i.indexrelid)
         from pg_index i
         join pg_class c on c.oid = i.indexrelid
@@ -453,7 +513,9 @@ def _defer_indexes(cur: psycopg2.extensions.cursor, spec: TableSpec, batch_id: s
         where i.indrelid = %s::regclass and a.amname = 'btree'
           and not exists (select 1 from pg_constraint k where k.conindid = i.indexrelid)
         order by c.relname
-    """, (spec.raw_table,))
+    """,
+        (spec.raw_table,),
+    )
     indexes = cur.fetchall()
     if not indexes:
         return []
@@ -491,9 +553,16 @@ class _Duplicated:
 _END = object()
 
 
-def load_batch(source: SourceSpec, spec: TableSpec, start: dt.datetime, end: dt.datetime,
-               chunks: Iterable[Chunk], warehouse: str = WAREHOUSE, replace_overlapping: bool = False,
-               tolerance_days: int = 0) -> BatchResult:
+def load_batch(
+    source: SourceSpec,
+    spec: TableSpec,
+    start: dt.datetime,
+    end: dt.datetime,
+    chunks: Iterable[Chunk],
+    warehouse: str = WAREHOUSE,
+    replace_overlapping: bool = False,
+    tolerance_days: int = 0,
+) -> BatchResult:
     """Replace the batch of (table, [start, end)) with the given chunks; returns its counts.
 
     Row rules and references are checked before COPY in a worker thread, which also writes each chunk's
@@ -528,16 +597,28 @@ def load_batch(source: SourceSpec, spec: TableSpec, start: dt.datetime, end: dt.
         # table are stamped in commit order, whatever the clocks of the workers, which is what the
         # incremental dbt build relies on (it reads the rows stamped after its last run)
         cur.execute("select clock_timestamp()")
-        extracted_at = cur.fetchone()[0].astimezone(dt.UTC)
-        batch_values = {"_batch_id": batch_id, "_extracted_at": extracted_at, "_interval_start": start,
-                        "_interval_end": end}
-        _set_batch_columns(cur, {name: value if isinstance(value, str) else value.astimezone(dt.UTC).strftime(stamp)
-                                 for name, value in batch_values.items()})
+        extracted_at = one_row(cur)[0].astimezone(dt.UTC)
+        batch_values = {
+            "_batch_id": batch_id,
+            "_extracted_at": extracted_at,
+            "_interval_start": start,
+            "_interval_end": end,
+        }
+        _set_batch_columns(
+            cur,
+            {
+                name: value if isinstance(value, str) else value.astimezone(dt.UTC).strftime(stamp)
+                for name, value in batch_values.items()
+            },
+        )
         # rows in canonical form travel in binary, with the batch columns as constants (the same values
         # the column defaults give the rows sent as text)
         binary_ok = all(pgbinary.supports(t) for t in spec.columns.values())
-        batch_cells = pgbinary.constant_cells([  # to the microsecond, as the settings above carry them
-            (value, BATCH_COLUMNS[name]) for name, value in batch_values.items()])
+        batch_cells = pgbinary.constant_cells(
+            [  # to the microsecond, as the settings above carry them
+                (value, BATCH_COLUMNS[name]) for name, value in batch_values.items()
+            ]
+        )
         deferred = _defer_indexes(cur, spec, batch_id)
         phases["setup"] += clock() - mark
         keys: list[pa.Array] = []
@@ -566,7 +647,9 @@ def load_batch(source: SourceSpec, spec: TableSpec, start: dt.datetime, end: dt.
                 return duplicated
             assert isinstance(chunk, Chunk)
             if isinstance(chunk.rows, pa.Table):
-                canonical, other, rejected = check_table_parts(spec, chunk.rows.select(columns), end, tolerance_days)
+                canonical, other, rejected = check_table_parts(
+                    spec, chunk.rows.select(columns), end, tolerance_days
+                )
             else:
                 result = check_rows(spec, chunk.rows, end, tolerance_days)
                 canonical, other, rejected = None, as_text_table(result.good, columns), result.rejected
@@ -590,8 +673,15 @@ def load_batch(source: SourceSpec, spec: TableSpec, start: dt.datetime, end: dt.
                     continue
                 if binary:
                     try:
-                        pieces.append(("binary", part.num_rows, io.BytesIO(pgbinary.encode(
-                            part, spec.columns, batch_cells, len(BATCH_COLUMNS)))))
+                        pieces.append(
+                            (
+                                "binary",
+                                part.num_rows,
+                                io.BytesIO(
+                                    pgbinary.encode(part, spec.columns, batch_cells, len(BATCH_COLUMNS))
+                                ),
+                            )
+                        )
                         continue
                     except pgbinary.NotEncodable:
                         pass  # the server's text input decides, as for any non-canonical value
@@ -649,14 +739,25 @@ def load_batch(source: SourceSpec, spec: TableSpec, start: dt.datetime, end: dt.
         mark = clock()
         loaded = copied - moved
         cur.execute("select count(*) from quarantine.rejected_rows where batch_id = %s", (batch_id,))
-        quarantined = int(cur.fetchone()[0])
+        quarantined = int(one_row(cur)[0])
         if extracted != loaded + quarantined:
-            raise CountMismatch(f"{batch_id}: extracted {extracted} != loaded {loaded} + quarantined {quarantined}")
+            raise CountMismatch(
+                f"{batch_id}: extracted {extracted} != loaded {loaded} + quarantined {quarantined}"
+            )
         cur.execute(
             "insert into audit.batch_counts (batch_id, source_table, interval_start, interval_end, extracted,"
             " loaded, quarantined) values (%s, %s, %s, %s, %s, %s, %s)",
             (batch_id, spec.qualified, start, end, extracted, loaded, quarantined),
         )
         phases["audit"] += clock() - mark
-    return BatchResult(batch_id, spec.qualified, start, end, extracted, loaded, quarantined,
-                       round(time.monotonic() - began, 3), {k: round(v, 3) for k, v in phases.items()})
+    return BatchResult(
+        batch_id,
+        spec.qualified,
+        start,
+        end,
+        extracted,
+        loaded,
+        quarantined,
+        round(time.monotonic() - began, 3),
+        {k: round(v, 3) for k, v in phases.items()},
+    )

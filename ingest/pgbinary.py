@@ -28,7 +28,11 @@ NULL_CELL = b"\xff\xff\xff\xff"  # length -1
 
 TEXT_TYPES = re.compile(r"^(text|varchar|character varying)(\(\d+\))?$")
 NUMERIC_TYPE = re.compile(r"^(numeric|decimal)\((\d+)(?:,\s*(\d+))?\)$")
-INTEGER_TYPES = {"smallint": (pa.int16(), ">i2"), "integer": (pa.int32(), ">i4"), "bigint": (pa.int64(), ">i8")}
+INTEGER_TYPES = {
+    "smallint": (pa.int16(), ">i2"),
+    "integer": (pa.int32(), ">i4"),
+    "bigint": (pa.int64(), ">i8"),
+}
 TIMESTAMPTZ_TYPES = {"timestamptz", "timestamp with time zone"}
 MAX_NUMERIC_PRECISION = 18  # the unscaled value fits in an int64
 
@@ -41,8 +45,13 @@ def supports(sql_type: str) -> bool:
     """Whether encode() handles columns of this PostgreSQL type."""
     t = sql_type.strip().lower()
     numeric = NUMERIC_TYPE.match(t)
-    return bool(TEXT_TYPES.match(t) or t in INTEGER_TYPES or t == "date" or t in TIMESTAMPTZ_TYPES
-                or (numeric and int(numeric.group(2)) <= MAX_NUMERIC_PRECISION))
+    return bool(
+        TEXT_TYPES.match(t)
+        or t in INTEGER_TYPES
+        or t == "date"
+        or t in TIMESTAMPTZ_TYPES
+        or (numeric and int(numeric.group(2)) <= MAX_NUMERIC_PRECISION)
+    )
 
 
 def _cells_from_matrix(payload: np.ndarray, valid: np.ndarray) -> pa.Array:
@@ -59,8 +68,9 @@ def _cells_from_matrix(payload: np.ndarray, valid: np.ndarray) -> pa.Array:
     offsets = np.zeros(count + 1, dtype=np.int64)
     np.cumsum(sizes, out=offsets[1:])
     data = cells[keep]
-    return pa.LargeBinaryArray.from_buffers(pa.large_binary(), count, [None, pa.py_buffer(offsets),
-                                                                      pa.py_buffer(data)])
+    return pa.LargeBinaryArray.from_buffers(
+        pa.large_binary(), count, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
 
 
 def _big_endian(values: np.ndarray, dtype: str) -> np.ndarray:
@@ -82,10 +92,12 @@ def _numeric(values: pa.Array, precision: int, scale: int, valid: np.ndarray) ->
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise NotEncodable(str(exc)) from exc
     words = np.frombuffer(decimals.buffers()[1], dtype="<i8", count=2 * (decimals.offset + len(decimals)))
-    unscaled = np.where(valid, words[2 * decimals.offset::2], 0)  # |value| < 10**18: the low word is the value
+    unscaled = np.where(
+        valid, words[2 * decimals.offset :: 2], 0
+    )  # |value| < 10**18: the low word is the value
     negative = unscaled < 0
     magnitude = np.abs(unscaled)
-    whole, fraction = np.divmod(magnitude, 10 ** scale)
+    whole, fraction = np.divmod(magnitude, 10**scale)
     fraction_groups = math.ceil(scale / 4)
     whole_groups = max(1, math.ceil((precision - scale) / 4))
     fraction = fraction * 10 ** (4 * fraction_groups - scale)
@@ -109,9 +121,12 @@ def _cells(values: pa.Array, sql_type: str) -> pa.Array:
         payload = pc.fill_null(values.cast(pa.large_binary()), b"")
         lengths = pc.binary_length(payload).to_numpy(zero_copy_only=False)
         prefix = _big_endian(np.where(valid, lengths, -1), ">i4")
-        prefixes = pa.FixedSizeBinaryArray.from_buffers(pa.binary(4), len(values),
-                                                        [None, pa.py_buffer(prefix.tobytes())])
-        return pc.binary_join_element_wise(prefixes.cast(pa.large_binary()), payload, pa.scalar(b"", pa.large_binary()))
+        prefixes = pa.FixedSizeBinaryArray.from_buffers(
+            pa.binary(4), len(values), [None, pa.py_buffer(prefix.tobytes())]
+        )
+        return pc.binary_join_element_wise(
+            prefixes.cast(pa.large_binary()), payload, pa.scalar(b"", pa.large_binary())
+        )
     present = values.filter(pa.array(valid)) if not valid.all() else values
     try:
         if t in INTEGER_TYPES:
@@ -121,15 +136,22 @@ def _cells(values: pa.Array, sql_type: str) -> pa.Array:
         if t == "date":
             _no_year_zero(present)
             days = pc.fill_null(pc.cast(pc.cast(values, pa.date32()), pa.int32()), PG_EPOCH_DAYS)
-            return _cells_from_matrix(_big_endian(days.to_numpy(zero_copy_only=False) - PG_EPOCH_DAYS, ">i4"), valid)
+            return _cells_from_matrix(
+                _big_endian(days.to_numpy(zero_copy_only=False) - PG_EPOCH_DAYS, ">i4"), valid
+            )
         if t in TIMESTAMPTZ_TYPES:
             _no_year_zero(present)
             # at most microseconds: PostgreSQL rounds longer fractions, Arrow would not
-            if len(present) and pc.max(pc.utf8_length(present)).as_py() > len("2000-01-01 00:00:00.000000+00"):
+            if len(present) and pc.max(pc.utf8_length(present)).as_py() > len(
+                "2000-01-01 00:00:00.000000+00"
+            ):
                 raise NotEncodable("fraction beyond microseconds")
-            micros = pc.fill_null(pc.cast(pc.cast(values, pa.timestamp("us", tz="UTC")), pa.int64()), PG_EPOCH_MICROS)
-            return _cells_from_matrix(_big_endian(micros.to_numpy(zero_copy_only=False) - PG_EPOCH_MICROS, ">i8"),
-                                      valid)
+            micros = pc.fill_null(
+                pc.cast(pc.cast(values, pa.timestamp("us", tz="UTC")), pa.int64()), PG_EPOCH_MICROS
+            )
+            return _cells_from_matrix(
+                _big_endian(micros.to_numpy(zero_copy_only=False) - PG_EPOCH_MICROS, ">i8"), valid
+            )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise NotEncodable(f"{sql_type}: {exc}") from exc
     numeric = NUMERIC_TYPE.match(t)
@@ -163,10 +185,13 @@ def encode(table: pa.Table, types: dict[str, str], constants: bytes = b"", const
     cells; the columns in the table's order, then the constants'. Raises NotEncodable."""
     fields = table.num_columns + constant_count
     cells = [_cells(table[name].combine_chunks(), types[name]) for name in table.column_names]
+
     def scalar(data: bytes) -> pa.Scalar:
         return pa.scalar(data, pa.large_binary())
 
-    rows = pc.binary_join_element_wise(scalar(fields.to_bytes(2, "big")), *cells, scalar(constants), scalar(b""))
+    rows = pc.binary_join_element_wise(
+        scalar(fields.to_bytes(2, "big")), *cells, scalar(constants), scalar(b"")
+    )
     offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64, count=rows.offset + len(rows) + 1)
     first, last = int(offsets[rows.offset]), int(offsets[rows.offset + len(rows)])
     return b"".join([HEADER, memoryview(rows.buffers()[2])[first:last], TRAILER])

@@ -83,8 +83,10 @@ def _table(source: str, schema: str, raw_schema: str, name: str, raw: dict[str, 
     rules = raw.get("rules") or {}
     where = f"sources.yml: {source}.{name}"
     identifier(name, f"sources.yml: {source} table name")
-    columns = {identifier(k, f"{where} column name"): column_type(v, f"{where} column {k} type")
-               for k, v in raw["columns"].items()}
+    columns = {
+        identifier(k, f"{where} column name"): column_type(v, f"{where} column {k} type")
+        for k, v in raw["columns"].items()
+    }
     for target in (rules.get("references") or {}).values():
         qualified(target, f"{where} references")
     spec = TableSpec(
@@ -101,8 +103,15 @@ def _table(source: str, schema: str, raw_schema: str, name: str, raw: dict[str, 
         source_schema=schema,
         raw_schema=raw_schema,
     )
-    named = {spec.primary_key, spec.watermark, *spec.required, *spec.non_negative, *spec.allowed_values,
-             *spec.not_in_future, *spec.references}
+    named = {
+        spec.primary_key,
+        spec.watermark,
+        *spec.required,
+        *spec.non_negative,
+        *spec.allowed_values,
+        *spec.not_in_future,
+        *spec.references,
+    }
     unknown = named - set(columns)
     if unknown:
         raise ValueError(f"sources.yml: {source}.{name} rules name unknown columns {sorted(unknown)}")
@@ -123,7 +132,8 @@ def load_sources(config: dict[str, Any] | None = None) -> dict[str, SourceSpec]:
         identifier(raw["raw_schema"], f"sources.yml: {name} raw_schema")
         landing = Path(raw.get("landing_dir", "landing"))
         tables = tuple(
-            _table(name, raw["schema"], raw["raw_schema"], tname, traw) for tname, traw in raw["tables"].items()
+            _table(name, raw["schema"], raw["raw_schema"], tname, traw)
+            for tname, traw in raw["tables"].items()
         )
         out[name] = SourceSpec(
             name=name,

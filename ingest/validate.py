@@ -37,8 +37,9 @@ def _last_allowed(interval_end: dt.datetime, tolerance_days: int) -> tuple[pd.Ti
     return limit, last_day
 
 
-def check_rows(spec: TableSpec, frame: pd.DataFrame, interval_end: dt.datetime,
-               tolerance_days: int = 0) -> Checked:
+def check_rows(
+    spec: TableSpec, frame: pd.DataFrame, interval_end: dt.datetime, tolerance_days: int = 0
+) -> Checked:
     """Apply parse, required, non_negative, allowed_values and not_in_future rules to a text frame."""
     frame = frame.reset_index(drop=True)
     rule = pd.Series(None, index=frame.index, dtype=object)
@@ -74,12 +75,19 @@ def check_rows(spec: TableSpec, frame: pd.DataFrame, interval_end: dt.datetime,
         flag(parsed[col] < 0, "non_negative", f"{col} is negative: " + frame[col].astype(str))
     for col, allowed in spec.allowed_values.items():
         raw = frame[col]
-        flag(raw.notna() & ~raw.isin(allowed), "allowed_values",
-             f"{col} not in {list(allowed)}: " + raw.astype(str))
+        flag(
+            raw.notna() & ~raw.isin(allowed),
+            "allowed_values",
+            f"{col} not in {list(allowed)}: " + raw.astype(str),
+        )
     limit, last_day = _last_allowed(interval_end, tolerance_days)
     for col in spec.not_in_future:
         too_late = parsed[col] > (last_day if spec.kind_of(col) == "date" else limit)
-        flag(too_late, "not_in_future", f"{col} is after the interval end {limit.isoformat()}: " + frame[col].astype(str))
+        flag(
+            too_late,
+            "not_in_future",
+            f"{col} is after the interval end {limit.isoformat()}: " + frame[col].astype(str),
+        )
 
     bad_rows = rule.notna()
     good = frame[~bad_rows].copy()
@@ -88,11 +96,13 @@ def check_rows(spec: TableSpec, frame: pd.DataFrame, interval_end: dt.datetime,
             # "3.0" (a nullable int that went through a float) is fine as a value but not as COPY text
             ints = parsed[col][~bad_rows].astype("Int64")
             good[col] = ints.astype(str).where(ints.notna(), None).astype(object)
-    rejected = pd.DataFrame({
-        "rule": rule[bad_rows].to_numpy(),
-        "reason": reason[bad_rows].to_numpy(),
-        "row_data": row_json(frame[bad_rows]),
-    })
+    rejected = pd.DataFrame(
+        {
+            "rule": rule[bad_rows].to_numpy(),
+            "reason": reason[bad_rows].to_numpy(),
+            "row_data": row_json(frame[bad_rows]),
+        }
+    )
     return Checked(good, rejected)
 
 
@@ -105,12 +115,17 @@ def row_json(frame: pd.DataFrame) -> list[str]:
 
 def unparseable_lines(lines: list[dict[str, Any]]) -> pd.DataFrame:
     """Quarantine rows for file lines that could not be split into the table's columns."""
-    return pd.DataFrame({
-        "rule": ["unparseable_line"] * len(lines),
-        "reason": [f"line {d['line_no']} has {len(d['fields'])} fields, expected {d['expected_fields']}"
-                   for d in lines],
-        "row_data": [json.dumps(d, ensure_ascii=False) for d in lines],
-    }, columns=QUARANTINE_COLUMNS)
+    return pd.DataFrame(
+        {
+            "rule": ["unparseable_line"] * len(lines),
+            "reason": [
+                f"line {d['line_no']} has {len(d['fields'])} fields, expected {d['expected_fields']}"
+                for d in lines
+            ],
+            "row_data": [json.dumps(d, ensure_ascii=False) for d in lines],
+        },
+        columns=QUARANTINE_COLUMNS,
+    )
 
 
 # --- fast path: canonical PostgreSQL text from a SQL source, checked with Arrow string kernels ---------
@@ -136,8 +151,9 @@ def _pattern(spec: TableSpec, column: str) -> str | None:
     return CANONICAL.get(kind)
 
 
-def check_table(spec: TableSpec, table: pa.Table, interval_end: dt.datetime,
-                tolerance_days: int = 0) -> tuple[pa.Table, pd.DataFrame]:
+def check_table(
+    spec: TableSpec, table: pa.Table, interval_end: dt.datetime, tolerance_days: int = 0
+) -> tuple[pa.Table, pd.DataFrame]:
     """The same rules as check_rows on an Arrow table of text; returns (rows to load, rejected rows).
 
     Rows whose typed values are all in canonical form are checked with string kernels (a date or UTC
@@ -148,8 +164,9 @@ def check_table(spec: TableSpec, table: pa.Table, interval_end: dt.datetime,
     return (pa.concat_tables([canonical, other]) if other.num_rows else canonical), rejected
 
 
-def check_table_parts(spec: TableSpec, table: pa.Table, interval_end: dt.datetime,
-                      tolerance_days: int = 0) -> tuple[pa.Table, pa.Table, pd.DataFrame]:
+def check_table_parts(
+    spec: TableSpec, table: pa.Table, interval_end: dt.datetime, tolerance_days: int = 0
+) -> tuple[pa.Table, pa.Table, pd.DataFrame]:
     """check_table, with the rows to load in two parts: those whose typed values are all in canonical
     form (the loader may send them in binary) and the others (parsed by check_rows, sent as text)."""
     n = table.num_rows
@@ -170,20 +187,35 @@ def check_table_parts(spec: TableSpec, table: pa.Table, interval_end: dt.datetim
 
     for col in spec.required:
         values = fast[col]
-        flag(_mask(pc.is_null(values)) | _mask(pc.equal(pc.utf8_trim_whitespace(values), "")),
-             "required", f"{col} is missing", None)
+        flag(
+            _mask(pc.is_null(values)) | _mask(pc.equal(pc.utf8_trim_whitespace(values), "")),
+            "required",
+            f"{col} is missing",
+            None,
+        )
     for col in spec.non_negative:
         flag(_mask(pc.starts_with(fast[col], "-")), "non_negative", f"{col} is negative: ", col)
     for col, allowed in spec.allowed_values.items():
         values = fast[col]
-        flag(_mask(pc.is_valid(values)) & ~_mask(pc.is_in(values, value_set=pa.array(allowed, pa.string()))),
-             "allowed_values", f"{col} not in {list(allowed)}: ", col)
+        flag(
+            _mask(pc.is_valid(values)) & ~_mask(pc.is_in(values, value_set=pa.array(allowed, pa.string()))),
+            "allowed_values",
+            f"{col} not in {list(allowed)}: ",
+            col,
+        )
     limit, last_day = _last_allowed(interval_end, tolerance_days)
     for col in spec.not_in_future:
-        bound = (last_day.strftime("%Y-%m-%d") if spec.kind_of(col) == "date"
-                 else limit.strftime("%Y-%m-%d %H:%M:%S") + "+00")
-        flag(_mask(pc.greater(fast[col], bound)), "not_in_future",
-             f"{col} is after the interval end {limit.isoformat()}: ", col)
+        bound = (
+            last_day.strftime("%Y-%m-%d")
+            if spec.kind_of(col) == "date"
+            else limit.strftime("%Y-%m-%d %H:%M:%S") + "+00"
+        )
+        flag(
+            _mask(pc.greater(fast[col], bound)),
+            "not_in_future",
+            f"{col} is after the interval end {limit.isoformat()}: ",
+            col,
+        )
 
     parts = []
     for rows, rule, prefix, column in found:
@@ -202,6 +234,7 @@ def check_table_parts(spec: TableSpec, table: pa.Table, interval_end: dt.datetim
 
 def as_text_table(frame: pd.DataFrame, columns: list[str]) -> pa.Table:
     """A pandas frame of text values as an Arrow table with string columns (nulls kept)."""
-    arrays = [pa.array(frame[c].astype(object).where(frame[c].notna(), None).tolist(), pa.string())
-              for c in columns]
+    arrays = [
+        pa.array(frame[c].astype(object).where(frame[c].notna(), None).tolist(), pa.string()) for c in columns
+    ]
     return pa.Table.from_arrays(arrays, names=columns)

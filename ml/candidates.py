@@ -41,7 +41,9 @@ class Platt:
     def fit(cls, raw_logit: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> Platt:
         if len(np.unique(y)) < 2:
             return cls()
-        lr = LogisticRegression(C=1e6, max_iter=1000).fit(raw_logit.reshape(-1, 1), y, sample_weight=sample_weight)
+        lr = LogisticRegression(C=1e6, max_iter=1000).fit(
+            raw_logit.reshape(-1, 1), y, sample_weight=sample_weight
+        )
         a = float(lr.coef_[0, 0])
         if a <= 0:  # a calibration that reverses the ranking means the slice is too small: keep raw
             return cls()
@@ -82,7 +84,9 @@ class CreditModel:
         contrib, names = self.risk_contributions(X)
         return self.predict_pd(X), contrib, names
 
-    def calibrate(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None) -> CreditModel:
+    def calibrate(
+        self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> CreditModel:
         """Platt scaling on the calibration slice (weighted when the slice was sampled)."""
         self.calibration = Platt.fit(self.logit(X), np.asarray(y), sample_weight)
         return self
@@ -97,7 +101,7 @@ class ScorecardModel(CreditModel):
     """
 
     binning: Any = None
-    lr: LogisticRegression | None = None
+    lr: Any = None  # a fitted LogisticRegression
     selected: list[str] = field(default_factory=list)
     factor: float = 20 / np.log(2)
     offset: float = 0.0
@@ -129,7 +133,9 @@ class ScorecardModel(CreditModel):
 
     @property
     def intercept_points(self) -> float:
-        return float(self.offset - self.factor * (self.calibration.a * self.lr.intercept_[0] + self.calibration.b))
+        return float(
+            self.offset - self.factor * (self.calibration.a * self.lr.intercept_[0] + self.calibration.b)
+        )
 
     def risk_contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
         """Points lost against each characteristic's best bin."""
@@ -156,8 +162,16 @@ class ScorecardModel(CreditModel):
             for _, row in bt.iterrows():
                 woe = float(row["WoE"]) if row["WoE"] != "" else 0.0
                 pts = -self.factor * self.calibration.a * coef[name] * woe
-                rows.append({"characteristic": name, "bin": str(row["Bin"]), "count": int(row["Count"]),
-                             "event_rate": float(row["Event rate"]), "woe": woe, "points": round(pts, 1)})
+                rows.append(
+                    {
+                        "characteristic": name,
+                        "bin": str(row["Bin"]),
+                        "count": int(row["Count"]),
+                        "event_rate": float(row["Event rate"]),
+                        "woe": woe,
+                        "points": round(pts, 1),
+                    }
+                )
         return pd.DataFrame(rows)
 
 
@@ -192,8 +206,9 @@ def hgb_path_tables(clf: HistGradientBoostingClassifier) -> tuple[list[Any], np.
     return locators, np.vstack(tables) if tables else np.zeros((0, n_features))
 
 
-def hgb_path_contributions(clf: HistGradientBoostingClassifier, Xe: np.ndarray,
-                           tables: tuple[list[Any], np.ndarray] | None = None) -> np.ndarray:
+def hgb_path_contributions(
+    clf: HistGradientBoostingClassifier, Xe: np.ndarray, tables: tuple[list[Any], np.ndarray] | None = None
+) -> np.ndarray:
     """Path attribution (Saabas / treeinterpreter) of a binary HistGradientBoostingClassifier.
 
     Along each tree's decision path, the change of node value at every split is credited to the split's
@@ -217,7 +232,9 @@ def hgb_path_contributions(clf: HistGradientBoostingClassifier, Xe: np.ndarray,
     for t, locator in enumerate(locators):
         leaves[:, t] = locator.predict(X, known, f_idx_map, threads)
     k = len(locators)
-    L = sparse.csr_matrix((np.ones(n * k), leaves.ravel(), np.arange(0, n * k + 1, k)), shape=(n, table.shape[0]))
+    L = sparse.csr_matrix(
+        (np.ones(n * k), leaves.ravel(), np.arange(0, n * k + 1, k)), shape=(n, table.shape[0])
+    )
     return np.asarray(L @ table)
 
 
@@ -249,7 +266,7 @@ class TreeModel(CreditModel):
     predictor, the tree's `apply`) and give both the PD and the reasons.
     """
 
-    pre: ColumnTransformer | None = None
+    pre: Any = None  # a fitted ColumnTransformer
     clf: Any = None
     encoded_names: list[str] = field(default_factory=list)
 
@@ -267,15 +284,17 @@ class TreeModel(CreditModel):
 
     def _paths(self, Xe: np.ndarray) -> tuple[np.ndarray, float]:
         """Contributions per row and feature, and the bias (raw log-odds = bias + row sum)."""
-        if getattr(self, "_path_tables", None) is None:
+        tables: Any = getattr(self, "_path_tables", None)
+        if tables is None:
             if isinstance(self.clf, HistGradientBoostingClassifier):
-                self._path_tables = hgb_path_tables(self.clf)
+                tables = hgb_path_tables(self.clf)
             else:
-                self._path_tables = decision_tree_path_table(self.clf)
+                tables = decision_tree_path_table(self.clf)
+            self._path_tables = tables
         if isinstance(self.clf, HistGradientBoostingClassifier):
             bias = float(self.clf._baseline_prediction.ravel()[0])
-            return hgb_path_contributions(self.clf, Xe, self._path_tables), bias
-        table, bias = self._path_tables
+            return hgb_path_contributions(self.clf, Xe, tables), bias
+        table, bias = tables
         return table[self.clf.apply(Xe)], bias
 
     def rate_inputs(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -290,8 +309,13 @@ class TreeModel(CreditModel):
 def _encoder(spec: FeatureSpec) -> ColumnTransformer:
     return ColumnTransformer(
         [
-            ("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
-                                   encoded_missing_value=-1), list(spec.categorical)),
+            (
+                "cat",
+                OrdinalEncoder(
+                    handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1
+                ),
+                list(spec.categorical),
+            ),
             ("num", "passthrough", list(spec.numeric)),
         ],
         verbose_feature_names_out=False,
@@ -301,19 +325,25 @@ def _encoder(spec: FeatureSpec) -> ColumnTransformer:
 def binnable(X: pd.DataFrame, spec: FeatureSpec) -> FeatureSpec:
     """Features with at least two distinct observed values (all-missing columns cannot be binned)."""
     keep = {c for c in spec.names if X[c].nunique(dropna=True) >= 2}
-    return FeatureSpec(numeric=tuple(c for c in spec.numeric if c in keep),
-                       categorical=tuple(c for c in spec.categorical if c in keep))
+    return FeatureSpec(
+        numeric=tuple(c for c in spec.numeric if c in keep),
+        categorical=tuple(c for c in spec.categorical if c in keep),
+    )
 
 
-def fit_scorecard(X: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, cfg: dict[str, Any],
-                  scaling: dict[str, Any], sample_weight: np.ndarray | None = None) -> ScorecardModel:
+def fit_scorecard(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    spec: FeatureSpec,
+    cfg: dict[str, Any],
+    scaling: dict[str, Any],
+    sample_weight: np.ndarray | None = None,
+) -> ScorecardModel:
     from optbinning import BinningProcess
 
     full_spec, spec = spec, binnable(X, spec)
     b, sel = cfg["binning"], cfg["selection"]
-    numeric_params = {
-        n: {"monotonic_trend": b.get("monotonic_trend", "auto_asc_desc")} for n in spec.numeric
-    }
+    numeric_params = {n: {"monotonic_trend": b.get("monotonic_trend", "auto_asc_desc")} for n in spec.numeric}
     process = BinningProcess(
         spec.names,
         categorical_variables=list(spec.categorical),
@@ -321,8 +351,9 @@ def fit_scorecard(X: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, cfg: dict[s
         min_prebin_size=b.get("min_prebin_size", 0.05),
         max_n_bins=b.get("max_n_bins"),
         min_bin_size=b.get("min_bin_size"),
-        selection_criteria={"iv": {"min": sel["iv_min"], "max": sel["iv_max"], "strategy": "highest",
-                                   "top": sel["top"]}},
+        selection_criteria={
+            "iv": {"min": sel["iv_min"], "max": sel["iv_max"], "strategy": "highest", "top": sel["top"]}
+        },
         binning_fit_params=numeric_params,
     )
     process.fit(X[spec.names], y, sample_weight=sample_weight)
@@ -330,8 +361,9 @@ def fit_scorecard(X: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, cfg: dict[s
     if not selected:
         raise ValueError("no characteristic passed the IV selection: nothing for a scorecard to use")
     model = ScorecardModel(name="scorecard", spec=full_spec, binning=process, selected=selected, params=cfg)
-    W = process.transform(X[spec.names], metric="woe", metric_missing="empirical",
-                          metric_special="empirical")[selected]
+    W = process.transform(
+        X[spec.names], metric="woe", metric_missing="empirical", metric_special="empirical"
+    )[selected]
     lr_cfg = cfg.get("logistic", {})
     model.lr = LogisticRegression(C=lr_cfg.get("C", 1.0), max_iter=lr_cfg.get("max_iter", 1000))
     model.lr.fit(np.asarray(W, dtype=float), y, sample_weight=sample_weight)
@@ -340,9 +372,18 @@ def fit_scorecard(X: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, cfg: dict[s
     return model
 
 
-def fit_tree(name: str, X: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, cfg: dict[str, Any],
-             seed: int = 0, X_val: pd.DataFrame | None = None, y_val: np.ndarray | None = None,
-             sample_weight: np.ndarray | None = None, sample_weight_val: np.ndarray | None = None) -> TreeModel:
+def fit_tree(
+    name: str,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    spec: FeatureSpec,
+    cfg: dict[str, Any],
+    seed: int = 0,
+    X_val: pd.DataFrame | None = None,
+    y_val: np.ndarray | None = None,
+    sample_weight: np.ndarray | None = None,
+    sample_weight_val: np.ndarray | None = None,
+) -> TreeModel:
     """Fit a decision tree or HGB. HGB stops early on (X_val, y_val) when given: the out-of-time
     calibration slice, since a random validation split of panel data shares customers with the fit.
     Sample weights (a sampled training set) weigh the fit and the early-stopping loss."""
@@ -352,27 +393,45 @@ def fit_tree(name: str, X: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, cfg: 
     n_cat = len(spec.categorical)
     if name == "hgb":
         clf = HistGradientBoostingClassifier(
-            learning_rate=cfg.get("learning_rate", 0.05), max_iter=cfg.get("max_iter", 200),
-            max_leaf_nodes=cfg.get("max_leaf_nodes", 15), min_samples_leaf=cfg.get("min_samples_leaf", 100),
-            l2_regularization=cfg.get("l2_regularization", 1.0), early_stopping=cfg.get("early_stopping", True),
-            n_iter_no_change=cfg.get("n_iter_no_change", 20), max_depth=cfg.get("max_depth"),
+            learning_rate=cfg.get("learning_rate", 0.05),
+            max_iter=cfg.get("max_iter", 200),
+            max_leaf_nodes=cfg.get("max_leaf_nodes", 15),
+            min_samples_leaf=cfg.get("min_samples_leaf", 100),
+            l2_regularization=cfg.get("l2_regularization", 1.0),
+            early_stopping=cfg.get("early_stopping", True),
+            n_iter_no_change=cfg.get("n_iter_no_change", 20),
+            max_depth=cfg.get("max_depth"),
             categorical_features=[i < n_cat for i in range(Xe.shape[1])] if n_cat else None,
             random_state=seed,
         )
     else:
         clf = DecisionTreeClassifier(
-            max_depth=cfg.get("max_depth", 5), min_samples_leaf=cfg.get("min_samples_leaf", 100),
-            class_weight=cfg.get("class_weight"), random_state=seed,
+            max_depth=cfg.get("max_depth", 5),
+            min_samples_leaf=cfg.get("min_samples_leaf", 100),
+            class_weight=cfg.get("class_weight"),
+            random_state=seed,
         )
     # Missing and unseen categories encode to -1: HGB treats negative category codes as missing.
-    use_val = name == "hgb" and clf.early_stopping and X_val is not None and len(np.unique(y_val)) == 2
-    if use_val:
-        clf.fit(Xe, y, sample_weight=sample_weight, X_val=pre.transform(X_val[spec.names]).astype(float),
-                y_val=np.asarray(y_val, dtype=int), sample_weight_val=sample_weight_val)
+    use_val = name == "hgb" and clf.early_stopping and y_val is not None and len(np.unique(y_val)) == 2
+    if use_val and X_val is not None:
+        clf.fit(
+            Xe,
+            y,
+            sample_weight=sample_weight,
+            X_val=pre.transform(X_val[spec.names]).astype(float),
+            y_val=np.asarray(y_val, dtype=int),
+            sample_weight_val=sample_weight_val,
+        )
     else:
         clf.fit(Xe, y, sample_weight=sample_weight)
-    model = TreeModel(name=name, spec=spec, pre=pre, clf=clf, params=cfg,
-                      encoded_names=[str(c) for c in pre.get_feature_names_out()])
+    model = TreeModel(
+        name=name,
+        spec=spec,
+        pre=pre,
+        clf=clf,
+        params=cfg,
+        encoded_names=[str(c) for c in pre.get_feature_names_out()],
+    )
     return model
 
 
@@ -384,9 +443,18 @@ def _weights(w: np.ndarray | None) -> np.ndarray | None:
     return None if np.all(w == 1.0) else w
 
 
-def fit_candidate(name: str, X_fit: pd.DataFrame, y_fit: np.ndarray, X_cal: pd.DataFrame, y_cal: np.ndarray,
-                  spec: FeatureSpec, model_cfg: dict[str, Any], scaling: dict[str, Any],
-                  w_fit: np.ndarray | None = None, w_cal: np.ndarray | None = None) -> CreditModel:
+def fit_candidate(
+    name: str,
+    X_fit: pd.DataFrame,
+    y_fit: np.ndarray,
+    X_cal: pd.DataFrame,
+    y_cal: np.ndarray,
+    spec: FeatureSpec,
+    model_cfg: dict[str, Any],
+    scaling: dict[str, Any],
+    w_fit: np.ndarray | None = None,
+    w_cal: np.ndarray | None = None,
+) -> CreditModel:
     """Fit one candidate on the fitting slice and calibrate it on the calibration slice.
 
     `w_fit` / `w_cal` are the sample weights of a sampled training set (1 / sampling rate per row), so
@@ -401,6 +469,15 @@ def fit_candidate(name: str, X_fit: pd.DataFrame, y_fit: np.ndarray, X_cal: pd.D
         model.finish(X_fit)
         return model
     if name in ("decision_tree", "hgb"):
-        return fit_tree(name, X_fit, y_fit, spec, cfg, X_val=X_cal, y_val=y_cal, sample_weight=w_fit,
-                        sample_weight_val=w_cal).calibrate(X_cal, y_cal, w_cal)
+        return fit_tree(
+            name,
+            X_fit,
+            y_fit,
+            spec,
+            cfg,
+            X_val=X_cal,
+            y_val=y_cal,
+            sample_weight=w_fit,
+            sample_weight_val=w_cal,
+        ).calibrate(X_cal, y_cal, w_cal)
     raise ValueError(f"unknown candidate {name!r}; known: {CANDIDATES}")

@@ -23,16 +23,27 @@ def _versions() -> list:
     client = MlflowClient()
     found = client.search_model_versions(f"name='{model_name()}'")
     # search results do not carry aliases: fetch each version
-    return [client.get_model_version(model_name(), v.version) for v in sorted(found, key=lambda v: int(v.version))]
+    return [
+        client.get_model_version(model_name(), v.version) for v in sorted(found, key=lambda v: int(v.version))
+    ]
 
 
 def cmd_list(_: argparse.Namespace) -> int:
     rows = []
     for v in _versions():
         t = v.tags
-        rows.append([v.version, ",".join(v.aliases) or "-", t.get("candidate", "?"),
-                     t.get("holdout_auc", "?")[:6], t.get("psi", "?")[:6], t.get("holdout_window", "?"),
-                     t.get("minimum_bars", "?")[:6], t.get("gate_result", "-")])
+        rows.append(
+            [
+                v.version,
+                ",".join(v.aliases) or "-",
+                t.get("candidate", "?"),
+                t.get("holdout_auc", "?")[:6],
+                t.get("psi", "?")[:6],
+                t.get("holdout_window", "?"),
+                t.get("minimum_bars", "?")[:6],
+                t.get("gate_result", "-"),
+            ]
+        )
     if not rows:
         print("no versions registered")
         return 0
@@ -82,8 +93,12 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ml.cli", description=__doc__)
     sub = p.add_subparsers(dest="group", required=True)
-    models = sub.add_parser("models", help="versions of the credit PD model").add_subparsers(dest="cmd", required=True)
-    models.add_parser("list", help="versions with aliases, metrics and gate results").set_defaults(fn=cmd_list)
+    models = sub.add_parser("models", help="versions of the credit PD model").add_subparsers(
+        dest="cmd", required=True
+    )
+    models.add_parser("list", help="versions with aliases, metrics and gate results").set_defaults(
+        fn=cmd_list
+    )
     c = models.add_parser("compare", help="two versions side by side on the same holdout")
     c.add_argument("a")
     c.add_argument("b")

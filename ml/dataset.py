@@ -31,8 +31,11 @@ class FeatureSpec:
 def feature_spec(config: dict[str, Any] | None = None) -> FeatureSpec:
     """Model features (model != false) by kind, their names checked as identifiers (they reach SQL)."""
     features = (config or load_config("features"))["features"]
-    used = [(identifier(f["name"], "features.yml: feature name"), f["kind"]) for f in features
-            if f.get("model", True) and f["kind"] in ("numeric", "categorical", "flag")]
+    used = [
+        (identifier(f["name"], "features.yml: feature name"), f["kind"])
+        for f in features
+        if f.get("model", True) and f["kind"] in ("numeric", "categorical", "flag")
+    ]
     return FeatureSpec(
         numeric=tuple(name for name, kind in used if kind in ("numeric", "flag")),
         categorical=tuple(name for name, kind in used if kind == "categorical"),
@@ -73,8 +76,11 @@ def model_matrix(frame: pd.DataFrame, spec: FeatureSpec, columns: list[str] | No
     data = {}
     for col in numeric:
         values = frame[col]
-        data[col] = (values.to_numpy(dtype="float64", na_value=np.nan) if values.dtype.kind in "fiub"
-                     else pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan))
+        data[col] = (
+            values.to_numpy(dtype="float64", na_value=np.nan)
+            if values.dtype.kind in "fiub"
+            else pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        )
     for col in categorical:
         values = frame[col].astype("object")
         data[col] = values.where(values.notna(), "__missing__").astype(str).to_numpy(dtype=object)
@@ -96,8 +102,12 @@ def model_matrix(frame: pd.DataFrame, spec: FeatureSpec, columns: list[str] | No
 
 WEIGHT = "sample_weight"
 HASH_SPACE = 2**32  # customer hash: the first 32 bits of md5(customer_id), in SQL and in Python alike
-SAMPLE_DEFAULTS = {"max_fit_rows": 500_000, "max_calibration_rows": 200_000, "max_holdout_rows": 300_000,
-                   "chunk_rows": 100_000}
+SAMPLE_DEFAULTS = {
+    "max_fit_rows": 500_000,
+    "max_calibration_rows": 200_000,
+    "max_holdout_rows": 300_000,
+    "chunk_rows": 100_000,
+}
 
 
 def customer_hash(customer_ids: Any) -> np.ndarray:
@@ -108,7 +118,9 @@ def customer_hash(customer_ids: Any) -> np.ndarray:
     codes, uniques = pd.factorize(pd.Series(customer_ids, copy=False).astype(str), sort=False)
     digests = np.fromiter(
         (int.from_bytes(hashlib.md5(u.encode()).digest()[:4], "big") for u in uniques),  # noqa: S324 - not security
-        dtype=np.uint64, count=len(uniques))
+        dtype=np.uint64,
+        count=len(uniques),
+    )
     return digests[codes]
 
 
@@ -124,8 +136,8 @@ class SliceSample:
     name: str
     first_date: pd.Timestamp
     last_date: pd.Timestamp
-    defaults: int                 # rows available with default_flag = 1
-    non_defaults: int             # rows available with default_flag = 0
+    defaults: int  # rows available with default_flag = 1
+    non_defaults: int  # rows available with default_flag = 0
     default_threshold: int = HASH_SPACE
     non_default_threshold: int = HASH_SPACE
 
@@ -167,7 +179,9 @@ def split_dates(dates: Any, config: dict[str, Any] | None = None) -> tuple[Any, 
     n_hold, n_cal = int(cfg["holdout_snapshots"]), int(cfg["calibration_snapshots"])
     need = n_hold + n_cal + int(cfg.get("min_train_snapshots", 1))
     if len(dates) < need:
-        raise ValueError(f"{len(dates)} labelled snapshot dates; need at least {need} for an out-of-time split")
+        raise ValueError(
+            f"{len(dates)} labelled snapshot dates; need at least {need} for an out-of-time split"
+        )
     return dates[-(n_hold + n_cal)], dates[-n_hold]
 
 
@@ -208,8 +222,10 @@ class SamplePlan:
         for s in self.slices:
             out[s.name] = {
                 "window": f"{s.first_date:%Y-%m-%d}..{s.last_date:%Y-%m-%d}",
-                "rows_available": s.rows_available, "defaults_available": s.defaults,
-                "default_rate": s.default_rate, "non_default_rate": s.non_default_rate,
+                "rows_available": s.rows_available,
+                "defaults_available": s.defaults,
+                "default_rate": s.default_rate,
+                "non_default_rate": s.non_default_rate,
             }
             if rows_used is not None:
                 out[s.name]["rows_used"] = int(rows_used.get(s.name, 0))
@@ -226,18 +242,31 @@ def plan_sample(counts: pd.DataFrame, config: dict[str, Any] | None = None) -> S
     counts = counts.assign(as_of_date=pd.to_datetime(counts["as_of_date"]))
     cal_from, hold_from = split_dates(counts["as_of_date"], config)
     when = counts["as_of_date"]
-    parts = {"fit": when < cal_from, "calibration": (when >= cal_from) & (when < hold_from),
-             "holdout": when >= hold_from}
-    caps = {"fit": settings["max_fit_rows"], "calibration": settings["max_calibration_rows"],
-            "holdout": settings["max_holdout_rows"]}
+    parts = {
+        "fit": when < cal_from,
+        "calibration": (when >= cal_from) & (when < hold_from),
+        "holdout": when >= hold_from,
+    }
+    caps = {
+        "fit": settings["max_fit_rows"],
+        "calibration": settings["max_calibration_rows"],
+        "holdout": settings["max_holdout_rows"],
+    }
     slices = {}
     for name, inside in parts.items():
         part = counts[inside]
         bad = part["default_flag"].astype(int) == 1
         defaults, non_defaults = int(part.loc[bad, "rows"].sum()), int(part.loc[~bad, "rows"].sum())
         d, g = _rates(defaults, non_defaults, caps[name], stratified=name != "holdout")
-        slices[name] = SliceSample(name, part["as_of_date"].min(), part["as_of_date"].max(), defaults,
-                                   non_defaults, _threshold(d), _threshold(g))
+        slices[name] = SliceSample(
+            name,
+            part["as_of_date"].min(),
+            part["as_of_date"].max(),
+            defaults,
+            non_defaults,
+            _threshold(d),
+            _threshold(g),
+        )
     return SamplePlan(**slices)
 
 
@@ -268,8 +297,11 @@ def compact(frame: pd.DataFrame, spec: FeatureSpec | None = None) -> pd.DataFram
         elif col == "customer_id":
             data[col] = values.astype(str)
         elif col in spec.numeric:
-            data[col] = (values.to_numpy(dtype="float32", na_value=np.nan) if values.dtype.kind in "fiub"
-                         else pd.to_numeric(values, errors="coerce").to_numpy(dtype="float32", na_value=np.nan))
+            data[col] = (
+                values.to_numpy(dtype="float32", na_value=np.nan)
+                if values.dtype.kind in "fiub"
+                else pd.to_numeric(values, errors="coerce").to_numpy(dtype="float32", na_value=np.nan)
+            )
         elif col in spec.categorical:
             data[col] = values.astype("category")
         elif col in ("in_default", TARGET):
@@ -279,8 +311,9 @@ def compact(frame: pd.DataFrame, spec: FeatureSpec | None = None) -> pd.DataFram
     return pd.DataFrame(data, index=frame.index)
 
 
-def sample_frame(frame: pd.DataFrame, config: dict[str, Any] | None = None,
-                 spec: FeatureSpec | None = None) -> tuple[pd.DataFrame, SamplePlan]:
+def sample_frame(
+    frame: pd.DataFrame, config: dict[str, Any] | None = None, spec: FeatureSpec | None = None
+) -> tuple[pd.DataFrame, SamplePlan]:
     """The in-memory version of the bounded read: drop rows in default, sample, weigh, compact."""
     config = config or load_config("model")
     frame = drop_in_default(frame, config)
@@ -321,8 +354,9 @@ def _select_list(spec: FeatureSpec, flags: set[str]) -> str:
     # numerics travel as real (float4): the client keeps float32 anyway, and shorter text is cheaper
     # for the server to format and for the client to parse (same values as casting float8 -> float32)
     cols = ["f.customer_id", "f.as_of_date"]
-    cols += [f'f."{c}"::integer::real as "{c}"' if c in flags else f'f."{c}"::real as "{c}"'
-             for c in spec.numeric]
+    cols += [
+        f'f."{c}"::integer::real as "{c}"' if c in flags else f'f."{c}"::real as "{c}"' for c in spec.numeric
+    ]
     cols += [f'f."{c}"::text as "{c}"' for c in spec.categorical]
     cols += ["coalesce(f.in_default, 0)::integer as in_default", "l.default_flag::integer as default_flag"]
     return ", ".join(cols)
@@ -337,7 +371,8 @@ def _sample_condition(plan: SamplePlan) -> str:
         branches.append(
             f"when l.as_of_date between date '{s.first_date:%Y-%m-%d}' and date '{s.last_date:%Y-%m-%d}' then "
             f"{HASH_SQL} < case when l.default_flag = 1 then {int(s.default_threshold)} "
-            f"else {int(s.non_default_threshold)} end")
+            f"else {int(s.non_default_threshold)} end"
+        )
     return f"and case {' '.join(branches)} else true end" if branches else ""
 
 
@@ -359,8 +394,14 @@ def _chunk_frame(rows: list[tuple], columns: list[str], spec: FeatureSpec) -> pd
     return pd.DataFrame(data)
 
 
-def load_training_frame(url: str | None = None, as_of_date: Any = None, *, sample: bool = True,
-                        warmup_months: int | None = None, config: dict[str, Any] | None = None) -> pd.DataFrame:
+def load_training_frame(
+    url: str | None = None,
+    as_of_date: Any = None,
+    *,
+    sample: bool = True,
+    warmup_months: int | None = None,
+    config: dict[str, Any] | None = None,
+) -> pd.DataFrame:
     """Feature snapshots joined to their mature labels (horizon ended by as_of_date when given).
 
     Bounded in memory whatever the size of the marts: rows in default are left out in the database,
@@ -368,7 +409,7 @@ def load_training_frame(url: str | None = None, as_of_date: Any = None, *, sampl
     through a server-side cursor, `chunk_rows` at a time, in compact dtypes. The frame carries the
     `sample_weight` column and its SamplePlan in `frame.attrs["sample_plan"]`.
     """
-    from common.warehouse import connect
+    from common.warehouse import column_names, connect
 
     config = config or load_config("model")
     split_cfg = config["split"]
@@ -377,8 +418,11 @@ def load_training_frame(url: str | None = None, as_of_date: Any = None, *, sampl
     flags = {f["name"] for f in features["features"] if f["kind"] == "flag"}
     settings = sample_settings(config)
     warmup = int(split_cfg.get("warmup_months", 0) if warmup_months is None else warmup_months)
-    params = {"as_of": None if as_of_date is None else str(as_of_date), "warmup": warmup,
-              "exclude_in_default": bool(split_cfg.get("exclude_in_default", True))}
+    params = {
+        "as_of": None if as_of_date is None else str(as_of_date),
+        "warmup": warmup,
+        "exclude_in_default": bool(split_cfg.get("exclude_in_default", True)),
+    }
     conn = connect(url or "warehouse")
     try:
         with conn.cursor() as cur:
@@ -389,8 +433,15 @@ def load_training_frame(url: str | None = None, as_of_date: Any = None, *, sampl
                 "no labelled snapshots after the warm-up (config/model.yml split.warmup_months) in "
                 "marts.customer_default_labels: load more history (labels need the 12-month horizon to pass)"
             )
-        plan = plan_sample(counts, config if sample else {**config, "sample": {
-            "max_fit_rows": None, "max_calibration_rows": None, "max_holdout_rows": None}})
+        plan = plan_sample(
+            counts,
+            config
+            if sample
+            else {
+                **config,
+                "sample": {"max_fit_rows": None, "max_calibration_rows": None, "max_holdout_rows": None},
+            },
+        )
         # No ORDER BY: sorting the bounded sample here is cheaper than a sort spilling to disk there.
         query = f"select {_select_list(spec, flags)}" + LABELLED_SQL + _sample_condition(plan)
         chunk = int(settings["chunk_rows"])
@@ -401,7 +452,7 @@ def load_training_frame(url: str | None = None, as_of_date: Any = None, *, sampl
             cur.itersize = chunk
             cur.execute(query, params)
             while rows := cur.fetchmany(chunk):
-                columns = [d.name for d in cur.description]
+                columns = column_names(cur)
                 chunks.append(_chunk_frame(rows, columns, spec))
                 del rows
     finally:

@@ -43,7 +43,9 @@ def discrimination(y: np.ndarray, p: np.ndarray, weights: np.ndarray | None = No
     }
 
 
-def grade_distribution(pd_: np.ndarray, scale: MasterScale, weights: np.ndarray | None = None) -> dict[str, float]:
+def grade_distribution(
+    pd_: np.ndarray, scale: MasterScale, weights: np.ndarray | None = None
+) -> dict[str, float]:
     """Share of rows (weighted by the sample weights when given) per performing grade (every grade
     present, zeros included), best grade first."""
     grades = pd.Series(scale.grade_for_pd(np.asarray(pd_, dtype=float)))
@@ -69,24 +71,75 @@ def psi(expected: dict[str, float], actual: dict[str, float], floor: float = PSI
     return float(np.sum((a - e) * np.log(a / e)))
 
 
-def calibration_by_grade(y: np.ndarray, pd_: np.ndarray, scale: MasterScale,
-                         weights: np.ndarray | None = None) -> pd.DataFrame:
+def calibration_by_grade(
+    y: np.ndarray, pd_: np.ndarray, scale: MasterScale, weights: np.ndarray | None = None
+) -> pd.DataFrame:
     """Expected (mean PD) vs observed default rate per grade (weighted means when weights are given;
     rows and defaults are the rows evaluated)."""
     w = np.ones(len(pd_)) if weights is None else np.asarray(weights, dtype=float)
     y = np.asarray(y, dtype=float)
-    frame = pd.DataFrame({"grade": scale.grade_for_pd(np.asarray(pd_, dtype=float)), "y": y,
-                          "w": w, "wy": w * y, "wpd": w * np.asarray(pd_, dtype=float)})
-    sums = frame.groupby("grade", sort=False).agg(rows=("y", "size"), w=("w", "sum"), wpd=("wpd", "sum"),
-                                                  wy=("wy", "sum"), defaults=("y", "sum"))
-    out = pd.DataFrame({"rows": sums["rows"], "expected": sums["wpd"] / sums["w"],
-                        "observed": sums["wy"] / sums["w"], "defaults": sums["defaults"].astype(int)})
+    frame = pd.DataFrame(
+        {
+            "grade": scale.grade_for_pd(np.asarray(pd_, dtype=float)),
+            "y": y,
+            "w": w,
+            "wy": w * y,
+            "wpd": w * np.asarray(pd_, dtype=float),
+        }
+    )
+    sums = frame.groupby("grade", sort=False).agg(
+        rows=("y", "size"), w=("w", "sum"), wpd=("wpd", "sum"), wy=("wy", "sum"), defaults=("y", "sum")
+    )
+    out = pd.DataFrame(
+        {
+            "rows": sums["rows"],
+            "expected": sums["wpd"] / sums["w"],
+            "observed": sums["wy"] / sums["w"],
+            "defaults": sums["defaults"].astype(int),
+        }
+    )
     order = [g.grade for g in scale.performing]
     return out.reindex([g for g in order if g in out.index]).reset_index()
 
 
-def information_values(X: pd.DataFrame, y: np.ndarray, numeric: list[str], categorical: list[str],
-                       weights: np.ndarray | None = None) -> dict[str, float]:
+def jeffreys_test(defaults: int, n: int, mean_pd: float, alpha: float = 0.05) -> dict[str, Any]:
+    """Jeffreys test of one grade's PD against its realised defaults (the test the ECB's validation
+    reporting uses for PD back-testing).
+
+    With a Beta(1/2, 1/2) prior the default rate's posterior is Beta(d + 1/2, n - d + 1/2). ``p_value``
+    is that posterior's mass at or below ``mean_pd``: a small value says the PD understates the risk
+    (the conservative, one-sided test a gate refuses on); ``interval`` is the two-sided (1 - alpha)
+    credible interval of the default rate. ``verdict`` is ``underestimates`` when p < alpha,
+    ``overestimates`` when p > 1 - alpha, else ``ok``.
+    """
+    from scipy.stats import beta
+
+    if n <= 0:
+        raise ValueError("jeffreys_test needs at least one observation")
+    if not 0 <= defaults <= n:
+        raise ValueError(f"defaults={defaults} must lie in [0, n={n}]")
+    a, b = defaults + 0.5, n - defaults + 0.5
+    p_value = float(beta.cdf(mean_pd, a, b))
+    verdict = "underestimates" if p_value < alpha else "overestimates" if p_value > 1 - alpha else "ok"
+    return {
+        "n": int(n),
+        "defaults": int(defaults),
+        "observed": defaults / n,
+        "mean_pd": float(mean_pd),
+        "p_value": p_value,
+        "interval": [float(beta.ppf(alpha / 2, a, b)), float(beta.ppf(1 - alpha / 2, a, b))],
+        "alpha": alpha,
+        "verdict": verdict,
+    }
+
+
+def information_values(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    numeric: list[str],
+    categorical: list[str],
+    weights: np.ndarray | None = None,
+) -> dict[str, float]:
     """IV per feature from optbinning's optimal bins (the same binning the scorecard uses), weighted by
     the sample weights when given."""
     from optbinning import BinningProcess
@@ -99,14 +152,24 @@ def information_values(X: pd.DataFrame, y: np.ndarray, numeric: list[str], categ
     return {str(r["name"]): float(r["iv"]) for _, r in summary.iterrows()}
 
 
-def evaluate(y_train: np.ndarray, pd_train: np.ndarray, y_hold: np.ndarray, pd_hold: np.ndarray,
-             scale: MasterScale, w_train: np.ndarray | None = None, w_hold: np.ndarray | None = None) -> dict[str, Any]:
+def evaluate(
+    y_train: np.ndarray,
+    pd_train: np.ndarray,
+    y_hold: np.ndarray,
+    pd_hold: np.ndarray,
+    scale: MasterScale,
+    w_train: np.ndarray | None = None,
+    w_hold: np.ndarray | None = None,
+) -> dict[str, Any]:
     """Holdout metrics, train metrics, PSI train -> holdout of the grade mix, calibration by grade.
 
     `w_train` / `w_hold`: sample weights of sampled slices (population estimates, incl. the grade mix
     that monitoring compares against)."""
     hold, train = discrimination(y_hold, pd_hold, w_hold), discrimination(y_train, pd_train, w_train)
-    train_dist, hold_dist = grade_distribution(pd_train, scale, w_train), grade_distribution(pd_hold, scale, w_hold)
+    train_dist, hold_dist = (
+        grade_distribution(pd_train, scale, w_train),
+        grade_distribution(pd_hold, scale, w_hold),
+    )
     return {
         "holdout": hold,
         "train": train,
@@ -125,8 +188,15 @@ def flat_metrics(result: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def save_plots(folder: Path, y: np.ndarray, p: np.ndarray, score_train: np.ndarray, score_hold: np.ndarray,
-               calibration: pd.DataFrame, title: str) -> list[Path]:
+def save_plots(
+    folder: Path,
+    y: np.ndarray,
+    p: np.ndarray,
+    score_train: np.ndarray,
+    score_hold: np.ndarray,
+    calibration: pd.DataFrame,
+    title: str,
+) -> list[Path]:
     """ROC, KS, calibration-by-grade and score-distribution PNGs (matplotlib Agg)."""
     import matplotlib
 
@@ -151,8 +221,12 @@ def save_plots(folder: Path, y: np.ndarray, p: np.ndarray, score_train: np.ndarr
     good = np.searchsorted(np.sort(p[y == 0]), grid, side="right") / max((y == 0).sum(), 1)
     ax.plot(grid, good, label="non-defaulters")
     ax.plot(grid, bad, label="defaulters")
-    ax.set(xscale="log", xlabel="PD", ylabel="cumulative share",
-           title=f"KS {np.max(np.abs(good - bad)):.3f} - {title}")
+    ax.set(
+        xscale="log",
+        xlabel="PD",
+        ylabel="cumulative share",
+        title=f"KS {np.max(np.abs(good - bad)):.3f} - {title}",
+    )
     ax.legend()
     paths.append(_save(fig, folder / "ks.png"))
 
@@ -167,8 +241,8 @@ def save_plots(folder: Path, y: np.ndarray, p: np.ndarray, score_train: np.ndarr
 
     fig, ax = plt.subplots(figsize=(6, 4))
     bins = np.linspace(min(score_train.min(), score_hold.min()), max(score_train.max(), score_hold.max()), 40)
-    ax.hist(score_train, bins=bins, density=True, alpha=0.5, label="train")
-    ax.hist(score_hold, bins=bins, density=True, alpha=0.5, label="holdout")
+    ax.hist(score_train, bins=bins.tolist(), density=True, alpha=0.5, label="train")
+    ax.hist(score_hold, bins=bins.tolist(), density=True, alpha=0.5, label="holdout")
     ax.set(xlabel="score", ylabel="density", title=f"Score distribution - {title}")
     ax.legend()
     paths.append(_save(fig, folder / "score_distribution.png"))
@@ -184,10 +258,20 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def model_card(*, name: str, candidate: str, window: dict[str, str], features: list[str], result: dict[str, Any],
-               ivs: dict[str, float], comparison: dict[str, dict[str, float]], snapshot_hash: str,
-               code_version: str, scorecard_table: pd.DataFrame | None = None,
-               sampling: dict[str, dict[str, Any]] | None = None) -> str:
+def model_card(
+    *,
+    name: str,
+    candidate: str,
+    window: dict[str, str],
+    features: list[str],
+    result: dict[str, Any],
+    ivs: dict[str, float],
+    comparison: dict[str, dict[str, float]],
+    snapshot_hash: str,
+    code_version: str,
+    scorecard_table: pd.DataFrame | None = None,
+    sampling: dict[str, dict[str, Any]] | None = None,
+) -> str:
     """Markdown model card of one trained version."""
     hold, train = result["holdout"], result["train"]
     lines = [
@@ -214,12 +298,24 @@ def model_card(*, name: str, candidate: str, window: dict[str, str], features: l
     ]
     for key in ("auc", "gini", "ks", "brier", "mean_pd", "default_rate", "calibration_ratio"):
         lines.append(f"| {key} | {hold[key]:.4f} | {train[key]:.4f} |")
-    lines += [f"| psi (grade mix, train -> holdout) | {result['psi']:.4f} | |", "", "## Candidates (holdout)",
-              "| candidate | auc | ks | brier |", "|---|---|---|---|"]
+    lines += [
+        f"| psi (grade mix, train -> holdout) | {result['psi']:.4f} | |",
+        "",
+        "## Candidates (holdout)",
+        "| candidate | auc | ks | brier |",
+        "|---|---|---|---|",
+    ]
     for cand, m in comparison.items():
         lines.append(f"| {cand} | {m['auc']:.4f} | {m['ks']:.4f} | {m['brier']:.5f} |")
-    lines += ["", "## Calibration by grade (holdout)", result["calibration"].to_markdown(index=False, floatfmt=".4f"),
-              "", "## Information value per feature (fitting slice)", "| feature | IV |", "|---|---|"]
+    lines += [
+        "",
+        "## Calibration by grade (holdout)",
+        result["calibration"].to_markdown(index=False, floatfmt=".4f"),
+        "",
+        "## Information value per feature (fitting slice)",
+        "| feature | IV |",
+        "|---|---|",
+    ]
     for f, v in sorted(ivs.items(), key=lambda kv: -kv[1]):
         lines.append(f"| {f} | {v:.4f} |")
     if scorecard_table is not None:
@@ -241,12 +337,18 @@ def _sampling_lines(sampling: dict[str, dict[str, Any]] | None) -> list[str]:
     """Model card lines on the training sample (config/model.yml `sample`)."""
     if not sampling:
         return []
-    lines = ["- sample (customer-hash sample per slice, sample weights = 1 / rate; metrics above are weighted):"]
+    lines = [
+        "- sample (customer-hash sample per slice, sample weights = 1 / rate; metrics above are weighted):"
+    ]
     for name, s in sampling.items():
-        lines.append(f"  - {name}: {s.get('rows_used', '?')} of {s['rows_available']} rows; defaults kept at rate "
-                     f"{s['default_rate']:.4f}, non-defaults at {s['non_default_rate']:.4f}")
+        lines.append(
+            f"  - {name}: {s.get('rows_used', '?')} of {s['rows_available']} rows; defaults kept at rate "
+            f"{s['default_rate']:.4f}, non-defaults at {s['non_default_rate']:.4f}"
+        )
     return lines
 
 
 def to_json(obj: Any) -> str:
-    return json.dumps(obj, default=lambda o: o.to_dict(orient="records") if isinstance(o, pd.DataFrame) else str(o))
+    return json.dumps(
+        obj, default=lambda o: o.to_dict(orient="records") if isinstance(o, pd.DataFrame) else str(o)
+    )

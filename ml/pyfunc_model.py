@@ -12,9 +12,9 @@ from __future__ import annotations
 import gc
 from typing import Any
 
-import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 
 from ml.candidates import CreditModel
 from ml.dataset import model_matrix
@@ -34,10 +34,17 @@ def model_signature():
     from mlflow.types import DataType
     from mlflow.types.schema import Array, ColSpec, Schema
 
-    return ModelSignature(inputs=None, outputs=Schema([
-        ColSpec(DataType.double, "pd_12m"), ColSpec(DataType.long, "score"),
-        ColSpec(DataType.string, "rating_grade"), ColSpec(Array(DataType.string), "reason_codes"),
-    ]))
+    return ModelSignature(
+        inputs=None,
+        outputs=Schema(
+            [
+                ColSpec(DataType.double, "pd_12m"),
+                ColSpec(DataType.long, "score"),
+                ColSpec(DataType.string, "rating_grade"),
+                ColSpec(Array(DataType.string), "reason_codes"),
+            ]
+        ),
+    )
 
 
 def reason_code_map(config: dict[str, Any], features: list[str]) -> dict[str, str]:
@@ -79,8 +86,14 @@ def _top_indices(contributions: np.ndarray, k: int, min_effect: float) -> tuple[
     return idx, n_keep
 
 
-def reason_code_array(contributions: np.ndarray, codes: np.ndarray, top_n: int = 4, min_effect: float = 1e-6,
-                      override: np.ndarray | None = None, override_code: str | None = None) -> np.ndarray:
+def reason_code_array(
+    contributions: np.ndarray,
+    codes: np.ndarray,
+    top_n: int = 4,
+    min_effect: float = 1e-6,
+    override: np.ndarray | None = None,
+    override_code: str | None = None,
+) -> np.ndarray:
     """Object array, one list per row: the codes of the top_n largest positive contributions (largest
     first). Rows flagged in `override` get [override_code] instead.
 
@@ -107,19 +120,21 @@ def reason_code_array(contributions: np.ndarray, codes: np.ndarray, top_n: int =
                 out[sel] = np.fromiter(top[sel, :count].tolist(), dtype=object, count=len(sel))
         sel = np.flatnonzero(flagged)
         if len(sel):
-            out[sel] = np.fromiter(np.full((len(sel), 1), override_code, dtype=object).tolist(), dtype=object,
-                                   count=len(sel))
+            out[sel] = np.fromiter(
+                np.full((len(sel), 1), override_code, dtype=object).tolist(), dtype=object, count=len(sel)
+            )
     finally:
         if was_enabled:
             gc.enable()
     return out
 
 
-class CreditPDModel(mlflow.pyfunc.PythonModel):
+class CreditPDModel(PythonModel):
     """Feature frame -> pd_12m, score, rating_grade, reason_codes."""
 
-    def __init__(self, model: CreditModel, scale_config: dict[str, Any], reason_config: dict[str, Any],
-                 top_n: int = 4):
+    def __init__(
+        self, model: CreditModel, scale_config: dict[str, Any], reason_config: dict[str, Any], top_n: int = 4
+    ):
         self.model = model
         self.scale_config = scale_config
         self.top_n = top_n
@@ -163,20 +178,25 @@ class CreditPDModel(mlflow.pyfunc.PythonModel):
         pd_, contrib, names = self.model.rate_inputs(X)
         in_default = (
             pd.to_numeric(frame["in_default"], errors="coerce").fillna(0).to_numpy() == 1
-            if "in_default" in frame.columns else np.zeros(len(frame), dtype=bool)
+            if "in_default" in frame.columns
+            else np.zeros(len(frame), dtype=bool)
         )
         pd_ = np.where(in_default, 1.0, pd_)
-        codes = reason_code_array(contrib, self._codes(names), self.top_n, override=in_default,
-                                  override_code=self.default_code)
+        codes = reason_code_array(
+            contrib, self._codes(names), self.top_n, override=in_default, override_code=self.default_code
+        )
         uppers, _, default_index = self._grade_table()
         grade_index = np.searchsorted(uppers, pd_, side="right")
         grade_index[in_default] = default_index  # what MasterScale.grade_for_pd does, on small integers
-        return pd.DataFrame(index=pd.RangeIndex(len(pd_)), data={
-            "pd_12m": pd_.astype(float),
-            "score": score_for_pd(pd_, self.scale_config).astype(int),
-            "rating_grade": self._grade_column(grade_index),
-            "reason_codes": codes,
-        })
+        return pd.DataFrame(
+            index=pd.RangeIndex(len(pd_)),
+            data={
+                "pd_12m": pd_.astype(float),
+                "score": score_for_pd(pd_, self.scale_config).astype(int),
+                "rating_grade": self._grade_column(grade_index),
+                "reason_codes": codes,
+            },
+        )
 
     def predict(self, context, model_input, params=None):  # noqa: ARG002 - pyfunc signature
         if not isinstance(model_input, pd.DataFrame):

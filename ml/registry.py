@@ -159,6 +159,7 @@ def make_champion(version: str, reason: str, actor: str | None = None) -> None:
 
 # --- evaluation on a holdout ----------------------------------------------------------------------
 
+
 def holdout_of(version: str) -> pd.DataFrame:
     """The out-of-time holdout a version was evaluated on (logged with its training run)."""
     import mlflow
@@ -166,7 +167,9 @@ def holdout_of(version: str) -> pd.DataFrame:
     run_id = version_tags(version).get("run_id") or _client().get_model_version(_name(), str(version)).run_id
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     with tempfile.TemporaryDirectory() as tmp:
-        path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="data/holdout.parquet", dst_path=tmp)
+        path = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path="data/holdout.parquet", dst_path=tmp
+        )
         return pd.read_parquet(path)
 
 
@@ -186,18 +189,24 @@ def minimum_bar_failures(version: str, config: dict[str, Any] | None = None) -> 
     metrics = json.loads(tags.get("metrics", "{}"))
     out = []
     if metrics.get("auc", 0.0) < bars["auc"]:
-        out.append(f"holdout auc {metrics.get('auc', 0):.4f} < minimum {bars['auc']:.4f} "
-                   f"(short by {bars['auc'] - metrics.get('auc', 0):.4f})")
+        out.append(
+            f"holdout auc {metrics.get('auc', 0):.4f} < minimum {bars['auc']:.4f} "
+            f"(short by {bars['auc'] - metrics.get('auc', 0):.4f})"
+        )
     if metrics.get("ks", 0.0) < bars["ks"]:
-        out.append(f"holdout ks {metrics.get('ks', 0):.4f} < minimum {bars['ks']:.4f} "
-                   f"(short by {bars['ks'] - metrics.get('ks', 0):.4f})")
+        out.append(
+            f"holdout ks {metrics.get('ks', 0):.4f} < minimum {bars['ks']:.4f} "
+            f"(short by {bars['ks'] - metrics.get('ks', 0):.4f})"
+        )
     psi = float(metrics.get("psi", np.inf))
     if psi >= bars["max_psi"]:
         out.append(f"psi {psi:.4f} >= maximum {bars['max_psi']:.4f} (over by {psi - bars['max_psi']:.4f})")
     return out
 
 
-def gate(challenger: str, champion: str | None = None, config: dict[str, Any] | None = None) -> PromotionDecision:
+def gate(
+    challenger: str, champion: str | None = None, config: dict[str, Any] | None = None
+) -> PromotionDecision:
     """Challenger vs champion on the challenger's holdout: AUC, PSI and calibration bounds."""
     cfg = (config or load_config("model"))["gate"]
     challenger = str(challenger)
@@ -214,24 +223,30 @@ def gate(challenger: str, champion: str | None = None, config: dict[str, Any] | 
         if mine["auc"] < floor:
             failures.append(
                 f"holdout auc {mine['auc']:.4f} < champion v{champion} {theirs['auc']:.4f} - tolerance "
-                f"{cfg['auc_tolerance']:.4f} = {floor:.4f} (short by {floor - mine['auc']:.4f})")
+                f"{cfg['auc_tolerance']:.4f} = {floor:.4f} (short by {floor - mine['auc']:.4f})"
+            )
     if psi >= cfg["max_psi"]:
         failures.append(f"psi {psi:.4f} >= {cfg['max_psi']:.4f} (over by {psi - cfg['max_psi']:.4f})")
     lo, hi = cfg["calibration_ratio"]
     ratio = mine["calibration_ratio"]
     if not lo <= ratio <= hi:
         by = lo - ratio if ratio < lo else ratio - hi
-        failures.append(f"calibration ratio (mean PD / default rate) {ratio:.3f} outside [{lo}, {hi}] (by {by:.3f})")
+        failures.append(
+            f"calibration ratio (mean PD / default rate) {ratio:.3f} outside [{lo}, {hi}] (by {by:.3f})"
+        )
     return PromotionDecision(challenger, not failures, failures, metrics)
 
 
 def _record_gate(result: PromotionDecision) -> None:
-    tag_version(result.version, {
-        "gate_result": "passed" if result.passed else "refused",
-        "gate_message": result.message()[:4000],
-        "gate_metrics": json.dumps({k: round(v, 6) for k, v in result.metrics.items()}),
-        "gate_at": _now(),
-    })
+    tag_version(
+        result.version,
+        {
+            "gate_result": "passed" if result.passed else "refused",
+            "gate_message": result.message()[:4000],
+            "gate_metrics": json.dumps({k: round(v, 6) for k, v in result.metrics.items()}),
+            "gate_at": _now(),
+        },
+    )
 
 
 def assess_new_version(version: str, config: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -285,7 +300,13 @@ def rollback(reason: str, actor: str | None = None) -> tuple[str, str]:
     _client().set_registered_model_alias(_name(), CHAMPION, restored)
     stamp = {"rolled_back_by": actor or who(), "rolled_back_at": _now(), "rollback_reason": reason[:500]}
     tag_version(current, stamp)
-    tag_version(restored, {"champion_set_by": actor or who(), "champion_set_at": _now(),
-                           "champion_reason": f"rollback from v{current}: {reason}"[:500]})
+    tag_version(
+        restored,
+        {
+            "champion_set_by": actor or who(),
+            "champion_set_at": _now(),
+            "champion_reason": f"rollback from v{current}: {reason}"[:500],
+        },
+    )
     _set_history(history[:-1])
     return current, restored

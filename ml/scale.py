@@ -70,7 +70,9 @@ def _validate(grades: list[dict[str, Any]]) -> None:
         raise ValueError("performing grades must cover PD from 0 to 1")
     for prev, nxt in zip(performing, performing[1:], strict=False):
         if prev["pd_upper"] != nxt["pd_lower"] or prev["pd_lower"] >= prev["pd_upper"]:
-            raise ValueError(f"grade bands must be increasing and contiguous: {prev['grade']} -> {nxt['grade']}")
+            raise ValueError(
+                f"grade bands must be increasing and contiguous: {prev['grade']} -> {nxt['grade']}"
+            )
 
 
 def load_master_scale(config: dict[str, Any] | None = None) -> MasterScale:

@@ -48,7 +48,9 @@ def configure_mlflow(experiment: str | None = None) -> str:
         # A tracking server manages its own artifact store unless MLFLOW_ARTIFACT_ROOT says otherwise;
         # a local store (SQLite, files) gets <state>/mlflow/artifacts instead of ./mlruns.
         remote = uri.startswith(("http://", "https://", "databricks"))
-        location = None if remote and not os.environ.get("MLFLOW_ARTIFACT_ROOT") else f"{artifact_root()}/{name}"
+        location = (
+            None if remote and not os.environ.get("MLFLOW_ARTIFACT_ROOT") else f"{artifact_root()}/{name}"
+        )
         try:
             exp_id = mlflow.create_experiment(name, artifact_location=location)
         except Exception:  # noqa: BLE001 - created concurrently by another task: use it

@@ -37,8 +37,14 @@ PIP_REQUIREMENTS_PACKAGES = ("scikit-learn", "optbinning", "pandas", "numpy", "s
 def code_version() -> str:
     """Short git sha of the checked-out code, or 'unknown' outside a git checkout."""
     try:
-        sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                             text=True, timeout=10, check=True).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
         return sha or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -67,8 +73,13 @@ def work_dir() -> Path:
 SAMPLING_FILE = "sampling.json"
 
 
-def build_training_set(url: str | None = None, as_of_date: Any = None, out_dir: Path | None = None,
-                       frame: pd.DataFrame | None = None, warmup_months: int | None = None) -> str:
+def build_training_set(
+    url: str | None = None,
+    as_of_date: Any = None,
+    out_dir: Path | None = None,
+    frame: pd.DataFrame | None = None,
+    warmup_months: int | None = None,
+) -> str:
     """Write the (sampled) labelled snapshots to a parquet file; return its path.
 
     From the marts, `dataset.load_training_frame` reads a bounded sample chunk by chunk (config/model.yml
@@ -76,7 +87,7 @@ def build_training_set(url: str | None = None, as_of_date: Any = None, out_dir: 
     records the rows available and used per slice, the sampling rates and the snapshot hash.
     """
     if frame is None:
-        extra = {} if warmup_months is None else {"warmup_months": warmup_months}
+        extra: dict[str, Any] = {} if warmup_months is None else {"warmup_months": warmup_months}
         frame = dataset.load_training_frame(url, as_of_date, **extra)
     plan = frame.attrs.get("sample_plan")
     if plan is None or dataset.WEIGHT not in frame.columns:
@@ -88,18 +99,29 @@ def build_training_set(url: str | None = None, as_of_date: Any = None, out_dir: 
     frame.attrs = {}  # the plan goes to sampling.json, not into the parquet metadata
     cal_from, hold_from = plan.calibration.first_date, plan.holdout.first_date
     when = frame["as_of_date"]
-    used = {"fit": int((when < cal_from).sum()), "calibration": int(((when >= cal_from) & (when < hold_from)).sum()),
-            "holdout": int((when >= hold_from).sum())}
+    used = {
+        "fit": int((when < cal_from).sum()),
+        "calibration": int(((when >= cal_from) & (when < hold_from)).sum()),
+        "holdout": int((when >= hold_from).sum()),
+    }
     digest = dataset.snapshot_hash(frame)
     folder = Path(out_dir or work_dir()) / f"{digest}-{uuid.uuid4().hex[:6]}"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "training_set.parquet"
     frame.to_parquet(path, index=False)
     settings = dataset.sample_settings()
-    (folder / SAMPLING_FILE).write_text(json.dumps({
-        "snapshot_hash": digest, "slices": plan.summary(used),
-        "caps": {k: settings[k] for k in ("max_fit_rows", "max_calibration_rows", "max_holdout_rows")},
-    }, indent=2))
+    (folder / SAMPLING_FILE).write_text(
+        json.dumps(
+            {
+                "snapshot_hash": digest,
+                "slices": plan.summary(used),
+                "caps": {
+                    k: settings[k] for k in ("max_fit_rows", "max_calibration_rows", "max_holdout_rows")
+                },
+            },
+            indent=2,
+        )
+    )
     return str(path)
 
 
@@ -116,9 +138,12 @@ def sampling_params(sampling: dict[str, Any]) -> dict[str, Any]:
         return {}
     available = sum(s["rows_available"] for s in slices.values())
     used = sum(s.get("rows_used", 0) for s in slices.values())
-    out: dict[str, Any] = {"rows_available": available, "rows_used": used,
-                           "sampling_rate": round(used / available, 6) if available else 1.0,
-                           "rows_used_for_fit": slices["fit"].get("rows_used", 0)}
+    out: dict[str, Any] = {
+        "rows_available": available,
+        "rows_used": used,
+        "sampling_rate": round(used / available, 6) if available else 1.0,
+        "rows_used_for_fit": slices["fit"].get("rows_used", 0),
+    }
     for name, s in slices.items():
         out[f"{name}_rows_available"] = s["rows_available"]
         out[f"{name}_rows_used"] = s.get("rows_used", 0)
@@ -136,6 +161,7 @@ def _load_split(dataset_path: str) -> tuple[dataset.Split, dataset.FeatureSpec]:
 
 # --- step 2: candidates ---------------------------------------------------------------------------
 
+
 def enabled_candidates(config: dict[str, Any] | None = None) -> list[str]:
     cfg = (config or load_config("model"))["candidates"]
     return [name for name in CANDIDATES if cfg.get(name, {}).get("enabled", True)]
@@ -146,10 +172,15 @@ def fit_candidate_file(dataset_path: str, name: str) -> str:
     split, spec = _load_split(dataset_path)
     model = fit_candidate(
         name,
-        dataset.model_matrix(split.fit, spec), split.fit[dataset.TARGET].to_numpy(),
-        dataset.model_matrix(split.calibration, spec), split.calibration[dataset.TARGET].to_numpy(),
-        spec, load_config("model"), load_config("rating_scale")["score_scaling"],
-        w_fit=dataset.row_weights(split.fit), w_cal=dataset.row_weights(split.calibration),
+        dataset.model_matrix(split.fit, spec),
+        split.fit[dataset.TARGET].to_numpy(),
+        dataset.model_matrix(split.calibration, spec),
+        split.calibration[dataset.TARGET].to_numpy(),
+        spec,
+        load_config("model"),
+        load_config("rating_scale")["score_scaling"],
+        w_fit=dataset.row_weights(split.fit),
+        w_cal=dataset.row_weights(split.calibration),
     )
     path = Path(dataset_path).parent / f"candidate_{name}.joblib"
     joblib.dump(model, path)
@@ -158,16 +189,25 @@ def fit_candidate_file(dataset_path: str, name: str) -> str:
 
 # --- step 3: evaluation and selection -------------------------------------------------------------
 
+
 def choose(holdout_auc: dict[str, float], tolerance: float) -> str:
     """Best out-of-time AUC; the scorecard wins when it is within `tolerance` of the best."""
-    best = max(holdout_auc, key=holdout_auc.get)
+    best = max(holdout_auc, key=lambda name: holdout_auc[name])
     if "scorecard" in holdout_auc and holdout_auc["scorecard"] >= holdout_auc[best] - tolerance:
         return "scorecard"
     return best
 
 
-def _log_candidate(name: str, model: CreditModel, split: dataset.Split, X_fit: pd.DataFrame, X_hold: pd.DataFrame,
-                   scale, scale_cfg: dict[str, Any], tmp: Path) -> dict[str, Any]:
+def _log_candidate(
+    name: str,
+    model: CreditModel,
+    split: dataset.Split,
+    X_fit: pd.DataFrame,
+    X_hold: pd.DataFrame,
+    scale,
+    scale_cfg: dict[str, Any],
+    tmp: Path,
+) -> dict[str, Any]:
     import mlflow
 
     y_fit, y_hold = split.fit[dataset.TARGET].to_numpy(), split.holdout[dataset.TARGET].to_numpy()
@@ -176,13 +216,26 @@ def _log_candidate(name: str, model: CreditModel, split: dataset.Split, X_fit: p
     pd_fit, pd_hold = model.predict_pd(X_fit), model.predict_pd(X_hold)
     result = evaluate(y_fit, pd_fit, y_hold, pd_hold, scale, w_fit, w_hold)
     with mlflow.start_run(run_name=name, nested=True) as run:
-        mlflow.log_params({"candidate": name, **{f"p_{k}": str(v)[:250] for k, v in model.params.items()},
-                           "calibration_a": model.calibration.a, "calibration_b": model.calibration.b})
+        mlflow.log_params(
+            {
+                "candidate": name,
+                **{f"p_{k}": str(v)[:250] for k, v in model.params.items()},
+                "calibration_a": model.calibration.a,
+                "calibration_b": model.calibration.b,
+            }
+        )
         mlflow.log_metrics(flat_metrics(result))
         mlflow.log_metric("predict_seconds", time.perf_counter() - t0)
         folder = tmp / name
-        save_plots(folder, y_hold, pd_hold, score_for_pd(pd_fit, scale_cfg), score_for_pd(pd_hold, scale_cfg),
-                   result["calibration"], name)
+        save_plots(
+            folder,
+            y_hold,
+            pd_hold,
+            score_for_pd(pd_fit, scale_cfg),
+            score_for_pd(pd_hold, scale_cfg),
+            result["calibration"],
+            name,
+        )
         result["calibration"].to_csv(folder / "calibration_by_grade.csv", index=False)
         if isinstance(model, ScorecardModel):
             model.table().to_csv(folder / "scorecard_points.csv", index=False)
@@ -191,7 +244,9 @@ def _log_candidate(name: str, model: CreditModel, split: dataset.Split, X_fit: p
     return result
 
 
-def evaluate_candidates(dataset_path: str, model_paths: dict[str, str], source: str = "marts") -> dict[str, Any]:
+def evaluate_candidates(
+    dataset_path: str, model_paths: dict[str, str], source: str = "marts"
+) -> dict[str, Any]:
     """Log every candidate (nested runs) under one parent run, choose one; return small ids and paths."""
     import mlflow
 
@@ -206,27 +261,48 @@ def evaluate_candidates(dataset_path: str, model_paths: dict[str, str], source: 
     digest = sampling.get("snapshot_hash") or dataset.snapshot_hash(pd.read_parquet(dataset_path))
     X_fit, X_hold = dataset.model_matrix(split.fit, spec), dataset.model_matrix(split.holdout, spec)
     with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_name=f"train-{digest[:8]}") as parent:
-        results = {name: _log_candidate(name, m, split, X_fit, X_hold, scale, scale_cfg, Path(tmp))
-                   for name, m in models.items()}
+        results = {
+            name: _log_candidate(name, m, split, X_fit, X_hold, scale, scale_cfg, Path(tmp))
+            for name, m in models.items()
+        }
         aucs = {name: r["holdout"]["auc"] for name, r in results.items()}
         chosen = choose(aucs, float(cfg["selection"]["scorecard_tolerance"]))
-        ivs = information_values(X_fit, split.fit[dataset.TARGET].to_numpy(), list(spec.numeric),
-                                 list(spec.categorical), weights=dataset.row_weights(split.fit))
+        ivs = information_values(
+            X_fit,
+            split.fit[dataset.TARGET].to_numpy(),
+            list(spec.numeric),
+            list(spec.categorical),
+            weights=dataset.row_weights(split.fit),
+        )
         del X_fit
         res = results[chosen]
         window = split.window()
-        mlflow.log_params({"chosen": chosen, "source": source, "snapshot_hash": digest,
-                           "code_version": code_version(), **{f"window_{k}": v for k, v in window.items()},
-                           **sampling_params(sampling)})
+        mlflow.log_params(
+            {
+                "chosen": chosen,
+                "source": source,
+                "snapshot_hash": digest,
+                "code_version": code_version(),
+                **{f"window_{k}": v for k, v in window.items()},
+                **sampling_params(sampling),
+            }
+        )
         mlflow.log_metrics(flat_metrics(res))
         mlflow.log_metrics({f"iv_{k}": v for k, v in ivs.items()})
         mlflow.log_metrics({f"candidate_auc_{k}": v for k, v in aucs.items()})
         chosen_model = models[chosen]
         features = chosen_model.selected if isinstance(chosen_model, ScorecardModel) else spec.names
         card = model_card(
-            name=cfg["model_name"], candidate=chosen, window=window, features=list(features), result=res, ivs=ivs,
-            comparison={n: r["holdout"] for n, r in results.items()}, snapshot_hash=digest,
-            code_version=code_version(), sampling=sampling.get("slices"),
+            name=cfg["model_name"],
+            candidate=chosen,
+            window=window,
+            features=list(features),
+            result=res,
+            ivs=ivs,
+            comparison={n: r["holdout"] for n, r in results.items()},
+            snapshot_hash=digest,
+            code_version=code_version(),
+            sampling=sampling.get("slices"),
             scorecard_table=chosen_model.table() if isinstance(chosen_model, ScorecardModel) else None,
         )
         mlflow.log_text(card, "model_card.md")
@@ -235,11 +311,18 @@ def evaluate_candidates(dataset_path: str, model_paths: dict[str, str], source: 
         split.holdout.to_parquet(holdout_path, index=False)
         mlflow.log_artifact(str(holdout_path), artifact_path="data")
         summary = {
-            "run_id": parent.info.run_id, "chosen": chosen, "chosen_path": model_paths[chosen],
-            "snapshot_hash": digest, "code_version": code_version(), "window": window,
-            "features": list(features), "holdout": res["holdout"], "psi": res["psi"],
+            "run_id": parent.info.run_id,
+            "chosen": chosen,
+            "chosen_path": model_paths[chosen],
+            "snapshot_hash": digest,
+            "code_version": code_version(),
+            "window": window,
+            "features": list(features),
+            "holdout": res["holdout"],
+            "psi": res["psi"],
             "train_grade_distribution": res["train_grade_distribution"],
-            "candidate_auc": aucs, "sampling": sampling_params(sampling),
+            "candidate_auc": aucs,
+            "sampling": sampling_params(sampling),
         }
         summary_path = Path(dataset_path).parent / "evaluation.json"
         summary_path.write_text(json.dumps(summary, indent=2, default=str))
@@ -249,12 +332,17 @@ def evaluate_candidates(dataset_path: str, model_paths: dict[str, str], source: 
 
 # --- step 4: log the pyfunc and register a version -----------------------------------------------
 
+
 def build_pyfunc(model: CreditModel):
     from ml.pyfunc_model import CreditPDModel
 
     cfg = load_config("model")
-    return CreditPDModel(model, load_config("rating_scale"), load_config("reason_codes"),
-                         top_n=int(cfg.get("reasons", {}).get("top_n", 4)))
+    return CreditPDModel(
+        model,
+        load_config("rating_scale"),
+        load_config("reason_codes"),
+        top_n=int(cfg.get("reasons", {}).get("top_n", 4)),
+    )
 
 
 def register_chosen(evaluation: dict[str, Any]) -> dict[str, Any]:
@@ -271,8 +359,11 @@ def register_chosen(evaluation: dict[str, Any]) -> dict[str, Any]:
     name = model_name()
     with mlflow.start_run(run_id=evaluation["run_id"]):
         info = mlflow.pyfunc.log_model(
-            name="model", python_model=build_pyfunc(model), pip_requirements=pip_requirements(),
-            registered_model_name=name, signature=model_signature(),
+            name="model",
+            python_model=build_pyfunc(model),
+            pip_requirements=pip_requirements(),
+            registered_model_name=name,
+            signature=model_signature(),
         )
     version = str(info.registered_model_version)
     h = summary["holdout"]
@@ -283,7 +374,9 @@ def register_chosen(evaluation: dict[str, Any]) -> dict[str, Any]:
         "snapshot_hash": summary["snapshot_hash"],
         "code_version": summary["code_version"],
         "features": json.dumps(summary["features"]),
-        "metrics": json.dumps({k: round(float(v), 6) for k, v in h.items()} | {"psi": round(summary["psi"], 6)}),
+        "metrics": json.dumps(
+            {k: round(float(v), 6) for k, v in h.items()} | {"psi": round(summary["psi"], 6)}
+        ),
         "holdout_auc": f"{h['auc']:.6f}",
         "psi": f"{summary['psi']:.6f}",
         "calibration_ratio": f"{h['calibration_ratio']:.6f}",
@@ -292,12 +385,18 @@ def register_chosen(evaluation: dict[str, Any]) -> dict[str, Any]:
         "model_card": f"runs:/{evaluation['run_id']}/model_card.md",
     }
     registry.tag_version(version, tags)
-    return {"version": version, "run_id": evaluation["run_id"], "chosen": summary["chosen"],
-            "holdout_auc": h["auc"], "psi": summary["psi"]}
+    return {
+        "version": version,
+        "run_id": evaluation["run_id"],
+        "chosen": summary["chosen"],
+        "holdout_auc": h["auc"],
+        "psi": summary["psi"],
+    }
 
 
-def train_and_register(url: str | None = None, as_of_date: Any = None, frame: pd.DataFrame | None = None,
-                       gate: bool = True) -> dict[str, Any]:
+def train_and_register(
+    url: str | None = None, as_of_date: Any = None, frame: pd.DataFrame | None = None, gate: bool = True
+) -> dict[str, Any]:
     """Build the training set, fit all candidates, evaluate, register a version and run the gate.
 
     Returns {"version", "run_id", "chosen", "holdout_auc", "psi", "aliases", "gate"}.
@@ -316,14 +415,22 @@ def train_and_register(url: str | None = None, as_of_date: Any = None, frame: pd
 
 # --- bring your own table -------------------------------------------------------------------------
 
+
 def read_table(path: str) -> pd.DataFrame:
     if str(path).lower().endswith((".parquet", ".pq")):
         return pd.read_parquet(path)
     return pd.read_csv(path)
 
 
-def run_byo(train_file: str, valid_file: str, target: str, id_column: str | None, predictions_out: str,
-            metrics_out: str, seed: int = 0) -> dict[str, Any]:
+def run_byo(
+    train_file: str,
+    valid_file: str,
+    target: str,
+    id_column: str | None,
+    predictions_out: str,
+    metrics_out: str,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Candidate search, selection and calibration on any labelled table; valid is the holdout."""
     import mlflow
 
@@ -355,8 +462,15 @@ def run_byo(train_file: str, valid_file: str, target: str, id_column: str | None
     configure_mlflow(f"{cfg.get('experiment', 'crm_credit_pd')}_byo")
     results, models = {}, {}
     with mlflow.start_run(run_name=f"byo-{Path(train_file).stem}") as run:
-        mlflow.log_params({"train_file": str(train_file), "valid_file": str(valid_file), "target": target,
-                           "numeric": len(spec.numeric), "categorical": len(spec.categorical)})
+        mlflow.log_params(
+            {
+                "train_file": str(train_file),
+                "valid_file": str(valid_file),
+                "target": target,
+                "numeric": len(spec.numeric),
+                "categorical": len(spec.categorical),
+            }
+        )
         for name in enabled_candidates(cfg):
             try:
                 model = fit_candidate(name, X[~cal], y[~cal], X[cal], y[cal], spec, cfg, scaling)
@@ -366,15 +480,26 @@ def run_byo(train_file: str, valid_file: str, target: str, id_column: str | None
             models[name] = model
             results[name] = discrimination(yv, model.predict_pd(Xv))
             mlflow.log_metrics({f"{name}_{k}": v for k, v in results[name].items() if np.isfinite(v)})
-        chosen = choose({n: r["auc"] for n, r in results.items()}, float(cfg["selection"]["scorecard_tolerance"]))
+        chosen = choose(
+            {n: r["auc"] for n, r in results.items()}, float(cfg["selection"]["scorecard_tolerance"])
+        )
         pd_valid = models[chosen].predict_pd(Xv)
-        metrics = {k: results[chosen][k] for k in ("auc", "gini", "ks", "brier")}
-        metrics.update({"chosen_model": chosen, "run_id": run.info.run_id,
-                        "candidates": {n: r["auc"] for n, r in results.items()}})
+        metrics: dict[str, Any] = {k: results[chosen][k] for k in ("auc", "gini", "ks", "brier")}
+        metrics.update(
+            {
+                "chosen_model": chosen,
+                "run_id": run.info.run_id,
+                "candidates": {n: r["auc"] for n, r in results.items()},
+            }
+        )
         mlflow.log_param("chosen", chosen)
         mlflow.log_metrics({k: metrics[k] for k in ("auc", "gini", "ks", "brier")})
-        mlflow.pyfunc.log_model(name="model", python_model=build_pyfunc(models[chosen]),
-                                pip_requirements=pip_requirements(), signature=model_signature())
+        mlflow.pyfunc.log_model(
+            name="model",
+            python_model=build_pyfunc(models[chosen]),
+            pip_requirements=pip_requirements(),
+            signature=model_signature(),
+        )
     ids = valid[id_column] if id_column else pd.Series(np.arange(len(valid)), name="row")
     out = pd.DataFrame({ids.name: ids.to_numpy(), "pd": pd_valid})
     if str(predictions_out).lower().endswith((".parquet", ".pq")):
@@ -388,7 +513,8 @@ def run_byo(train_file: str, valid_file: str, target: str, id_column: str | None
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m ml.train",
-        description="Train without arguments on the marts; or bring your own labelled table (--train ...).")
+        description="Train without arguments on the marts; or bring your own labelled table (--train ...).",
+    )
     parser.add_argument("--train", help="labelled training table (CSV or Parquet)")
     parser.add_argument("--valid", help="labelled validation table, used as the holdout")
     parser.add_argument("--target", help="0/1 target column")
@@ -401,8 +527,9 @@ def main(argv: list[str] | None = None) -> int:
         missing = [o for o in ("valid", "target", "predictions_out", "metrics_out") if not getattr(args, o)]
         if missing:
             parser.error("--train needs " + ", ".join("--" + m.replace("_", "-") for m in missing))
-        metrics = run_byo(args.train, args.valid, args.target, args.id_column, args.predictions_out,
-                          args.metrics_out)
+        metrics = run_byo(
+            args.train, args.valid, args.target, args.id_column, args.predictions_out, args.metrics_out
+        )
         print(json.dumps(metrics, indent=2))
         return 0
     print(json.dumps(train_and_register(as_of_date=args.as_of_date), indent=2, default=str))

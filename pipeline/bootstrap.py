@@ -32,11 +32,15 @@ def load_history(as_of: date, since: date = SINCE, verbose: bool = True) -> dict
     migrate()
     loaded: dict[str, int] = {}
     for source in ("crm", "finance"):  # finance rows reference CRM accounts: CRM first
-        for batch in extract_interval(source, _midnight(since), _midnight(as_of),
-                                      replace_overlapping=True, verbose=verbose):
+        for batch in extract_interval(
+            source, _midnight(since), _midnight(as_of), replace_overlapping=True, verbose=verbose
+        ):
             loaded[batch.batch_id] = batch.loaded
     if verbose:
-        print(f"bootstrap: loaded {sum(loaded.values()):,} raw rows in {time.monotonic() - began:.1f}s", flush=True)
+        print(
+            f"bootstrap: loaded {sum(loaded.values()):,} raw rows in {time.monotonic() - began:.1f}s",
+            flush=True,
+        )
     build_history(date.fromordinal(as_of.toordinal() - 1))
     if verbose:
         print(f"bootstrap: feature history built, {time.monotonic() - began:.1f}s in total", flush=True)
@@ -45,10 +49,18 @@ def load_history(as_of: date, since: date = SINCE, verbose: bool = True) -> dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--since", type=date.fromisoformat, default=SINCE,
-                        help="start of the initial extraction interval (default: everything)")
-    parser.add_argument("--as-of", type=date.fromisoformat, required=True,
-                        help="first day the daily DAG will rate; history ends the day before")
+    parser.add_argument(
+        "--since",
+        type=date.fromisoformat,
+        default=SINCE,
+        help="start of the initial extraction interval (default: everything)",
+    )
+    parser.add_argument(
+        "--as-of",
+        type=date.fromisoformat,
+        required=True,
+        help="first day the daily DAG will rate; history ends the day before",
+    )
     args = parser.parse_args()
     load_history(args.as_of, since=args.since)
 

@@ -9,7 +9,7 @@ import dataclasses
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from common.warehouse import WAREHOUSE
+from common.warehouse import WAREHOUSE, one_row
 from pipeline.run_audit import recorded
 
 DAG_ID = "crm_credit_risk_daily"
@@ -63,7 +63,7 @@ def require_predecessor(source: str, interval_start: datetime, url: str = WAREHO
             """,
             {"start": interval_start, "tables": tables},
         )
-        before, same = cur.fetchone()
+        before, same = one_row(cur)
     if same == len(tables) or before == len(tables):
         return
     raise MissingPredecessor(
@@ -185,6 +185,9 @@ def alert(day: date, run_id: str) -> int:
             warnings = new_critical_warnings(day)
             rec.rows = len(warnings)
             rec.detail = {"sent": False, "reason": f"no connection {conn_id!r}: alert logged, not e-mailed"}
-            print(f"{len(warnings)} new critical warning(s) for {day}; connection {conn_id!r} is not "
-                  "configured, so no e-mail was sent", flush=True)
+            print(
+                f"{len(warnings)} new critical warning(s) for {day}; connection {conn_id!r} is not "
+                "configured, so no e-mail was sent",
+                flush=True,
+            )
     return rec.rows

@@ -29,14 +29,30 @@ def recorded(
     try:
         yield record
     except BaseException as exc:
-        _upsert(url, run_id, dag_id, task_id, as_of_date, "failed", record.rows,
-                {**record.detail, "error": f"{type(exc).__name__}: {exc}"[:2000]})
+        _upsert(
+            url,
+            run_id,
+            dag_id,
+            task_id,
+            as_of_date,
+            "failed",
+            record.rows,
+            {**record.detail, "error": f"{type(exc).__name__}: {exc}"[:2000]},
+        )
         raise
     _upsert(url, run_id, dag_id, task_id, as_of_date, "success", record.rows, record.detail)
 
 
-def _upsert(url: str, run_id: str, dag_id: str, task_id: str, as_of_date: date | None,
-            status: str, rows: int | None, detail: dict[str, Any]) -> None:
+def _upsert(
+    url: str,
+    run_id: str,
+    dag_id: str,
+    task_id: str,
+    as_of_date: date | None,
+    status: str,
+    rows: int | None,
+    detail: dict[str, Any],
+) -> None:
     with transaction(url) as cur:
         cur.execute(
             """

@@ -7,6 +7,7 @@ from datetime import date
 
 import psycopg2.extensions
 
+from common.warehouse import column_names, one_row
 from ratings.queries import queries
 
 
@@ -27,19 +28,21 @@ def rebuild_episodes(cur: psycopg2.extensions.cursor, as_of_date: date) -> Episo
     """
     sql = queries("episodes")
     cur.execute(sql["neighbours"], {"d": as_of_date})
-    prev, nxt = cur.fetchone()
+    prev, nxt = one_row(cur)
     params = {"d": as_of_date, "prev": prev or date.min, "next": nxt or date.max}
     cur.execute(sql["work_tables"])
     cur.execute(sql["rebuild"], params)
     cur.execute(sql["counts"], params)
-    opened, continued, resolved = cur.fetchone()
+    opened, continued, resolved = one_row(cur)
     return EpisodeCounts(int(opened), int(continued), int(resolved))
 
 
-def episodes_opened(cur: psycopg2.extensions.cursor, as_of_date: date, severity: str = "critical") -> list[dict]:
+def episodes_opened(
+    cur: psycopg2.extensions.cursor, as_of_date: date, severity: str = "critical"
+) -> list[dict]:
     """Episodes of a severity that opened on as_of_date, first_seen_date as an ISO string."""
     cur.execute(queries("episodes")["opened_on"], {"d": as_of_date, "severity": severity})
-    names = [d[0] for d in cur.description]
+    names = column_names(cur)
     rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
     for r in rows:
         r["first_seen_date"] = r["first_seen_date"].isoformat()

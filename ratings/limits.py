@@ -127,9 +127,7 @@ def decide(frame: pd.DataFrame, policy: LimitPolicy) -> tuple[np.ndarray, np.nda
         elif decision[i] == "reduce":
             rationale[i] = f"Reduce: grade {grade[i]} supports {rec}, current limit {cur}"
         elif decision[i] == "review":
-            why = (
-                f"{segment[i]} risk segment" if review_segment[i] else f"limit utilisation {util[i]:.0%}"
-            )
+            why = f"{segment[i]} risk segment" if review_segment[i] else f"limit utilisation {util[i]:.0%}"
             rationale[i] = f"Review: {why}; grade {grade[i]}, recommended {rec}, current {cur}"
         else:
             rationale[i] = f"Approve: grade {grade[i]}, recommended {rec}, current {cur}"

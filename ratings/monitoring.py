@@ -8,6 +8,7 @@ from typing import Any
 
 import psycopg2.extensions
 
+from common.warehouse import one_row
 from ml.evaluate import psi
 from ratings.queries import queries
 
@@ -18,7 +19,9 @@ def grade_shares(counts: dict[str, int]) -> dict[str, float]:
     return {g: (n / total if total else 0.0) for g, n in sorted(counts.items())}
 
 
-def backtest(cur: psycopg2.extensions.cursor, as_of_date: date, grade_order: list[str]) -> dict[str, Any] | None:
+def backtest(
+    cur: psycopg2.extensions.cursor, as_of_date: date, grade_order: list[str]
+) -> dict[str, Any] | None:
     """Realised default rate per grade for the latest matured cohort rated on or before as_of_date.
 
     A cohort is a rated date whose labels exist in marts.customer_default_labels (its horizon has
@@ -26,10 +29,10 @@ def backtest(cur: psycopg2.extensions.cursor, as_of_date: date, grade_order: lis
     """
     sql = queries("monitoring")
     cur.execute(sql["labels_exist"])
-    if not cur.fetchone()[0]:
+    if not one_row(cur)[0]:
         return None
     cur.execute(sql["latest_cohort"], {"d": as_of_date})
-    cohort = cur.fetchone()[0]
+    cohort = one_row(cur)[0]
     if cohort is None:
         return None
     cur.execute(sql["backtest"], {"c": cohort})
@@ -38,7 +41,7 @@ def backtest(cur: psycopg2.extensions.cursor, as_of_date: date, grade_order: lis
         return None
     rank = {g: i for i, g in enumerate(grade_order)}
     rows.sort(key=lambda r: rank.get(r[0], len(rank)))
-    grades = {
+    grades: dict[str, dict[str, Any]] = {
         g: {
             "customers": int(n),
             "defaults": int(d or 0),
@@ -73,11 +76,19 @@ def write_monitoring(
     """Replace the model_monitoring row of as_of_date (inside the publishing transaction)."""
     distribution = grade_shares(grade_counts)
     value = psi(train_distribution, distribution) if train_distribution else None
-    cur.execute(queries("monitoring")["replace_row"], {
-        "d": as_of_date, "model_name": model_name, "model_version": model_version,
-        "rows": sum(grade_counts.values()), "distribution": json.dumps(distribution), "psi": value,
-        "run": run_id, "scale_version": scale_version,
-    })
+    cur.execute(
+        queries("monitoring")["replace_row"],
+        {
+            "d": as_of_date,
+            "model_name": model_name,
+            "model_version": model_version,
+            "rows": sum(grade_counts.values()),
+            "distribution": json.dumps(distribution),
+            "psi": value,
+            "run": run_id,
+            "scale_version": scale_version,
+        },
+    )
     return {"grade_distribution": distribution, "psi": value}
 
 

@@ -15,7 +15,9 @@ def _alerting_config() -> dict[str, Any]:
     return dict(load_config("warnings").get("alerting") or {})
 
 
-def new_critical_warnings(as_of_date: date, url: str | None = None, severity: str | None = None) -> list[dict]:
+def new_critical_warnings(
+    as_of_date: date, url: str | None = None, severity: str | None = None
+) -> list[dict]:
     """Warning episodes of the alerting severity that opened on as_of_date (read from the warehouse)."""
     severity = severity or str(_alerting_config().get("severity", "critical"))
     with transaction(url or connection_url(WAREHOUSE)) as cur:

@@ -55,23 +55,41 @@ def publish_master_scale(cur: psycopg2.extensions.cursor, scale: MasterScale) ->
     """Publish (replace) this version of the master scale into ratings.rating_master_scale."""
     sql = queries("publish")
     cur.execute(sql["clear_master_scale"], {"version": scale.version})
-    cur.executemany(sql["insert_master_scale_grade"], [
-        {"grade": g.grade, "rank": g.rank, "pd_lower": g.pd_lower, "pd_upper": g.pd_upper,
-         "pd_central": g.pd_central, "description": g.description, "version": scale.version,
-         "is_default": g.is_default}
-        for g in scale.grades
-    ])
+    cur.executemany(
+        sql["insert_master_scale_grade"],
+        [
+            {
+                "grade": g.grade,
+                "rank": g.rank,
+                "pd_lower": g.pd_lower,
+                "pd_upper": g.pd_upper,
+                "pd_central": g.pd_central,
+                "description": g.description,
+                "version": scale.version,
+                "is_default": g.is_default,
+            }
+            for g in scale.grades
+        ],
+    )
 
 
 def publish_segments(cur: psycopg2.extensions.cursor, segments: tuple[Segment, ...]) -> None:
     """Publish (replace) the risk segments into ratings.risk_segments."""
     sql = queries("publish")
     cur.execute(sql["clear_segments"])
-    cur.executemany(sql["insert_segment"], [
-        {"name": s.name, "rank": s.rank, "grades": list(s.grades), "months": s.review_frequency_months,
-         "description": s.description}
-        for s in segments
-    ])
+    cur.executemany(
+        sql["insert_segment"],
+        [
+            {
+                "name": s.name,
+                "rank": s.rank,
+                "grades": list(s.grades),
+                "months": s.review_frequency_months,
+                "description": s.description,
+            }
+            for s in segments
+        ],
+    )
 
 
 def publish_staged(
@@ -93,8 +111,13 @@ def publish_staged(
     publish_master_scale(cur, ctx.scale)
     publish_segments(cur, ctx.segments)
     stats |= monitoring.write_monitoring(
-        cur, as_of_date=as_of_date, model_name=champion.name, model_version=champion.version, run_id=run_id,
-        scale_version=ctx.scale.version, grade_counts=staged.grade_counts,
+        cur,
+        as_of_date=as_of_date,
+        model_name=champion.name,
+        model_version=champion.version,
+        run_id=run_id,
+        scale_version=ctx.scale.version,
+        grade_counts=staged.grade_counts,
         train_distribution=champion.train_distribution,
     )
     stats["backtest"] = monitoring.update_backtest(cur, as_of_date, [g.grade for g in ctx.scale.grades])

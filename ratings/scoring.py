@@ -49,7 +49,9 @@ def snapshot_columns() -> dict[str, str]:
     """
     spec = load_config("features")
     kinds = {"customer_id": "key", "as_of_date": "date"}
-    kinds.update({identifier(f["name"], "features.yml: feature name"): str(f["kind"]) for f in spec["features"]})
+    kinds.update(
+        {identifier(f["name"], "features.yml: feature name"): str(f["kind"]) for f in spec["features"]}
+    )
     return kinds
 
 
@@ -63,8 +65,10 @@ def read_snapshot(url: str, as_of_date: date, chunk_size: int = DEFAULT_CHUNK_SI
     kinds = snapshot_columns()
     columns = list(kinds)
     # The feature names come from config, so the statement is composed from checked identifiers.
-    select = sql.SQL("copy (select {cols} from {table} where as_of_date = {d} order by customer_id)"
-                     " to stdout with (format csv)").format(
+    select = sql.SQL(
+        "copy (select {cols} from {table} where as_of_date = {d} order by customer_id)"
+        " to stdout with (format csv)"
+    ).format(
         # flags are read as integers whether the mart stores them as integer or boolean
         cols=sql.SQL(", ").join(
             sql.SQL("{c}::integer").format(c=sql.Identifier(c)) if kinds[c] == "flag" else sql.Identifier(c)
@@ -92,8 +96,16 @@ def read_snapshot(url: str, as_of_date: date, chunk_size: int = DEFAULT_CHUNK_SI
     reader.start()
     try:
         with os.fdopen(read_fd, "rb") as source:
-            chunks = pd.read_csv(source, names=columns, header=None, dtype=dtypes, parse_dates=dates,
-                                 chunksize=chunk_size, keep_default_na=False, na_values=[""])
+            chunks = pd.read_csv(
+                source,
+                names=columns,
+                header=None,
+                dtype=dtypes,
+                parse_dates=dates,
+                chunksize=chunk_size,
+                keep_default_na=False,
+                na_values=[""],
+            )
             yield from (chunk for chunk in chunks if len(chunk))
     finally:
         reader.join()

@@ -24,7 +24,9 @@ class Segment:
     description: str
 
 
-def load_segments(config: dict[str, Any] | None = None, scale: MasterScale | None = None) -> tuple[Segment, ...]:
+def load_segments(
+    config: dict[str, Any] | None = None, scale: MasterScale | None = None
+) -> tuple[Segment, ...]:
     """Segments from config, validated: identifier names, every master-scale grade in exactly one segment."""
     config = config or load_config("segments")
     scale = scale or load_master_scale()

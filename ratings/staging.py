@@ -21,9 +21,21 @@ from ratings.warnings_rules import Rule, evaluate_rules, lookbacks, ref_column
 STAGE_TABLE = "ratings_stage.customer_ratings"
 STAGE_OBSERVATIONS = "ratings_stage.warning_observations"
 RATING_COLUMNS = [
-    "customer_id", "as_of_date", "pd_12m", "score", "rating_grade", "risk_segment",
-    "current_credit_limit", "recommended_credit_limit", "decision", "decision_rationale", "reason_codes",
-    "model_name", "model_version", "run_id", "scored_at",
+    "customer_id",
+    "as_of_date",
+    "pd_12m",
+    "score",
+    "rating_grade",
+    "risk_segment",
+    "current_credit_limit",
+    "recommended_credit_limit",
+    "decision",
+    "decision_rationale",
+    "reason_codes",
+    "model_name",
+    "model_version",
+    "run_id",
+    "scored_at",
 ]
 
 
@@ -45,7 +57,10 @@ def pg_text_array(codes: Any) -> str:
 
 
 def add_references(
-    cur: psycopg2.extensions.cursor, frame: pd.DataFrame, as_of_date: date, rules: tuple[Rule, ...],
+    cur: psycopg2.extensions.cursor,
+    frame: pd.DataFrame,
+    as_of_date: date,
+    rules: tuple[Rule, ...],
     scale: MasterScale,
 ) -> pd.DataFrame:
     """Join each customer's reference rating per lookback: the latest stored rating dated between
@@ -65,8 +80,9 @@ def add_references(
     return frame
 
 
-def staged_rows(frame: pd.DataFrame, as_of_date: date, run_id: str, champion: Champion,
-                scored_at: datetime) -> pd.DataFrame:
+def staged_rows(
+    frame: pd.DataFrame, as_of_date: date, run_id: str, champion: Champion, scored_at: datetime
+) -> pd.DataFrame:
     """A rated chunk in the columns of ratings_stage.customer_ratings (RATING_COLUMNS)."""
     return pd.DataFrame(
         {
@@ -107,8 +123,9 @@ def stage_ratings(
             frame = rate_frame(features, champion.model.predict(features), ctx)
             frame = add_references(cur, frame, as_of_date, ctx.rules, ctx.scale)
             hits = evaluate_rules(frame, ctx.rules, champion.version)
-            rows += copy_rows(cur, STAGE_TABLE, RATING_COLUMNS,
-                              staged_rows(frame, as_of_date, run_id, champion, scored_at))
+            rows += copy_rows(
+                cur, STAGE_TABLE, RATING_COLUMNS, staged_rows(frame, as_of_date, run_id, champion, scored_at)
+            )
             hits.insert(0, "run_id", run_id)
             hits["as_of_date"] = as_of_date.isoformat()
             observations += copy_rows(cur, STAGE_OBSERVATIONS, list(hits.columns), hits)

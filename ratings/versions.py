@@ -7,6 +7,7 @@ from datetime import date
 
 import psycopg2.extensions
 
+from common.warehouse import one_row
 from ratings.queries import queries
 from ratings.staging import StageResult
 
@@ -45,11 +46,13 @@ def publish_versions(
     sql = queries("versions")
     params = {"d": as_of_date, "run": run_id}
     cur.execute(sql["staged_summary"], params)
-    rows, scored_at, scored_max, model_name, name_max, model_version, version_max = cur.fetchone()
+    rows, scored_at, scored_max, model_name, name_max, model_version, version_max = one_row(cur)
     if rows != staged.rows:
         raise RuntimeError(f"staged {staged.rows} ratings for {as_of_date} but found {rows} to publish")
     if (scored_at, model_name, model_version) != (scored_max, name_max, version_max):
-        raise RuntimeError(f"the staged ratings of run {run_id} must share one scored_at and one model version")
+        raise RuntimeError(
+            f"the staged ratings of run {run_id} must share one scored_at and one model version"
+        )
     cur.execute(sql["following_rated_date"], params)
     following = cur.fetchone()
     params |= {
@@ -57,13 +60,20 @@ def publish_versions(
         "next_run": following[1] if following else None,
         "next_scored_at": following[2] if following else None,
     }
-    cur.execute(sql["record_rated_date"], params | {
-        "scored_at": scored_at, "model_name": model_name, "model_version": model_version, "rows": rows,
-    })
+    cur.execute(
+        sql["record_rated_date"],
+        params
+        | {
+            "scored_at": scored_at,
+            "model_name": model_name,
+            "model_version": model_version,
+            "rows": rows,
+        },
+    )
     cur.execute(sql["work_tables"])
     cur.execute(sql["diff"], params)
     cur.execute(sql["diff_counts"])
-    changed, rerun = cur.fetchone()
+    changed, rerun = one_row(cur)
     added = 0
     for name, sign in _STEPS:
         cur.execute(sql[name], params)

@@ -43,9 +43,15 @@ METRICS: dict[str, Callable[[pd.DataFrame, Rule], np.ndarray]] = {
     "dpd_current": lambda f, r: numeric_column(f, "dpd_current"),
     "limit_utilisation": lambda f, r: numeric_column(f, "limit_utilisation"),
     "bureau_score_change_6m": lambda f, r: numeric_column(f, "bureau_score_change_6m"),
-    "grade_notches_down": lambda f, r: numeric_column(f, "grade_rank") - numeric_column(f, ref_column("grade_rank", r.lookback_days)),
-    "score_drop": lambda f, r: numeric_column(f, ref_column("score", r.lookback_days)) - numeric_column(f, "score"),
-    "complaint_excess_3m": lambda f, r: numeric_column(f, "complaint_count_3m") - numeric_column(f, "complaint_count_12m") * 3 / 12,
+    "grade_notches_down": lambda f, r: (
+        numeric_column(f, "grade_rank") - numeric_column(f, ref_column("grade_rank", r.lookback_days))
+    ),
+    "score_drop": lambda f, r: (
+        numeric_column(f, ref_column("score", r.lookback_days)) - numeric_column(f, "score")
+    ),
+    "complaint_excess_3m": lambda f, r: (
+        numeric_column(f, "complaint_count_3m") - numeric_column(f, "complaint_count_12m") * 3 / 12
+    ),
     "days_since_default": _days_since_default,
 }
 CHANGE_METRICS = frozenset({"grade_notches_down", "score_drop"})
@@ -101,7 +107,14 @@ def lookbacks(rules: tuple[Rule, ...]) -> list[int]:
 
 
 OBSERVATION_COLUMNS = [
-    "customer_id", "rule_code", "as_of_date", "severity", "metric_value", "threshold", "message", "model_version",
+    "customer_id",
+    "rule_code",
+    "as_of_date",
+    "severity",
+    "metric_value",
+    "threshold",
+    "message",
+    "model_version",
 ]
 
 

@@ -1,6 +1,6 @@
 """Source-system simulator: writes a CRM and a finance database with learnable credit risk.
 
-    python -m ingest.simulate --customers 2000 --start 2024-01-01 --end 2025-06-30 --seed 7 [--dirty-rate 0.01]
+python -m ingest.simulate --customers 2000 --start 2024-01-01 --end 2025-06-30 --seed 7 [--dirty-rate 0.01]
 """
 
 from __future__ import annotations

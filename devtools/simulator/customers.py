@@ -9,8 +9,18 @@ import numpy as np
 HORIZON_DAYS = 3 * 366  # draws cover this many days from --start, whatever --end is
 CURRENCIES = np.array(["EUR", "USD", "GBP", "CHF"])
 CURRENCY_P = [0.80, 0.10, 0.06, 0.04]
-INDUSTRIES = np.array(["retail", "construction", "manufacturing", "logistics", "hospitality", "it_services",
-                       "healthcare", "wholesale"])
+INDUSTRIES = np.array(
+    [
+        "retail",
+        "construction",
+        "manufacturing",
+        "logistics",
+        "hospitality",
+        "it_services",
+        "healthcare",
+        "wholesale",
+    ]
+)
 INDUSTRY_SHIFT = np.array([0.2, 0.5, 0.0, 0.3, 0.6, -0.3, -0.5, 0.1])  # logit shift of yearly PD
 REGIONS = np.array(["north", "south", "east", "west", "central", "islands"])
 REGION_SHIFT = np.array([-0.2, 0.3, 0.2, -0.1, 0.0, 0.4])
@@ -65,7 +75,9 @@ def draw_customers(rng: np.random.Generator, first_num: int, n: int) -> Customer
     pre_existing = rng.random(n) < 0.85
     created = np.where(pre_existing, -rng.uniform(30, 3650, n), rng.uniform(0, HORIZON_DAYS, n))
     z = rng.standard_normal(n)
-    pd_year = sigmoid(BASE_LOGIT + INDUSTRY_SHIFT[industry] + REGION_SHIFT[region] + SIZE_SHIFT[size] + 1.1 * z)
+    pd_year = sigmoid(
+        BASE_LOGIT + INDUSTRY_SHIFT[industry] + REGION_SHIFT[region] + SIZE_SHIFT[size] + 1.1 * z
+    )
     years_to_default = rng.exponential(1.0, n) / -np.log1p(-pd_year)
     # new customers act from the day after onboarding, so nothing references an account not yet created
     w0 = np.where(created < 0, 0.0, created + 1.0)
@@ -74,13 +86,24 @@ def draw_customers(rng: np.random.Generator, first_num: int, n: int) -> Customer
     inactive_day = np.where(rng.random(n) < 0.03, w0 + rng.uniform(0, HORIZON_DAYS, n), np.inf)
     w1 = np.minimum(np.minimum(default_day + 60.0, inactive_day), HORIZON_DAYS)
     return Customers(
-        num=np.arange(first_num, first_num + n), created=created, z=z, default_day=default_day, w0=w0,
-        w1=np.maximum(w1, w0), inactive_day=inactive_day, size=size, industry=industry, region=region,
-        currency=rng.choice(4, n, p=CURRENCY_P), agency=rng.integers(0, len(AGENCIES), n),
+        num=np.arange(first_num, first_num + n),
+        created=created,
+        z=z,
+        default_day=default_day,
+        w0=w0,
+        w1=np.maximum(w1, w0),
+        inactive_day=inactive_day,
+        size=size,
+        industry=industry,
+        region=region,
+        currency=rng.choice(4, n, p=CURRENCY_P),
+        agency=rng.integers(0, len(AGENCIES), n),
     )
 
 
-def draw_events(rng: np.random.Generator, rate: np.ndarray, w0: np.ndarray, w1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def draw_events(
+    rng: np.random.Generator, rate: np.ndarray, w0: np.ndarray, w1: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Poisson events per customer in [w0, w1): (customer index, day), sorted by customer then day."""
     dur = np.maximum(w1 - w0, 0.0)
     k = rng.poisson(rate * dur)

@@ -8,7 +8,9 @@ import pandas as pd
 from ingest.sources import TableSpec
 
 
-def add_dirty_rows(rng: np.random.Generator, frame: pd.DataFrame, spec: TableSpec, rate: float) -> pd.DataFrame:
+def add_dirty_rows(
+    rng: np.random.Generator, frame: pd.DataFrame, spec: TableSpec, rate: float
+) -> pd.DataFrame:
     """Append bad copies of some rows: one of every kind the table's rules can catch.
 
     Bad rows are extra rows (new ids), so real rows stay loadable and references to them keep working.

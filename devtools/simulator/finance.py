@@ -68,26 +68,43 @@ def invoicing(rng, c: Customers, clock: Clock, cut: float) -> Finance:
     invoice_id = ids("I", c.num[idx], seq(idx))
     currency = CURRENCIES[c.currency[idx]]
     status = np.where(cancel_day <= cut, "cancelled", np.where(final_created <= cut, "paid", "open"))
-    invoices = pd.DataFrame({
-        "invoice_id": invoice_id, "customer_id": ids("C", c.num[idx]),
-        "issue_date": clock.date(issue), "due_date": clock.date(due), "amount": amount, "currency": currency,
-        "status": status, "created_at": clock.ts(created),
-        "updated_at": clock.ts(asof(cut, created, cancel_day, final_created)),
-    })[created < cut]
+    invoices = pd.DataFrame(
+        {
+            "invoice_id": invoice_id,
+            "customer_id": ids("C", c.num[idx]),
+            "issue_date": clock.date(issue),
+            "due_date": clock.date(due),
+            "amount": amount,
+            "currency": currency,
+            "status": status,
+            "created_at": clock.ts(created),
+            "updated_at": clock.ts(asof(cut, created, cancel_day, final_created)),
+        }
+    )[created < cut]
 
     # payments: one per paid invoice, two for partial payers (first part earlier)
     p_inv = np.r_[np.flatnonzero(partial), np.flatnonzero(paid)]
     p_first = np.r_[np.ones(partial.sum(), bool), np.zeros(paid.sum(), bool)]
     p_day = np.where(p_first, first_day[p_inv], pay_day[p_inv])
-    p_amount = np.where(p_first, np.round(amount[p_inv] * share[p_inv], 2),
-                        amount[p_inv] - np.where(partial[p_inv], np.round(amount[p_inv] * share[p_inv], 2), 0))
+    p_amount = np.where(
+        p_first,
+        np.round(amount[p_inv] * share[p_inv], 2),
+        amount[p_inv] - np.where(partial[p_inv], np.round(amount[p_inv] * share[p_inv], 2), 0),
+    )
     p_created = np.where(p_first, p_day + rng.uniform(0.3, 0.8, p_inv.size), final_created[p_inv])
-    payments = pd.DataFrame({
-        "payment_id": np.strings.add(np.strings.add("P", invoice_id[p_inv].astype(str)),
-                                     np.where(p_first, "-1", "-2")).astype(object),
-        "invoice_id": invoice_id[p_inv], "payment_date": clock.date(p_day), "amount": np.round(p_amount, 2),
-        "currency": currency[p_inv], "created_at": clock.ts(p_created), "updated_at": clock.ts(p_created),
-    })[p_created < cut]
+    payments = pd.DataFrame(
+        {
+            "payment_id": np.strings.add(
+                np.strings.add("P", invoice_id[p_inv].astype(str)), np.where(p_first, "-1", "-2")
+            ).astype(object),
+            "invoice_id": invoice_id[p_inv],
+            "payment_date": clock.date(p_day),
+            "amount": np.round(p_amount, 2),
+            "currency": currency[p_inv],
+            "created_at": clock.ts(p_created),
+            "updated_at": clock.ts(p_created),
+        }
+    )[p_created < cut]
 
     d = np.flatnonzero(disputed)
     d_open = issue[d] + rng.uniform(5, 40, d.size)
@@ -95,14 +112,20 @@ def invoicing(rng, c: Customers, clock: Clock, cut: float) -> Finance:
     d_accepted = rng.random(d.size) < 0.6
     d_amount = np.round(amount[d] * rng.uniform(0.1, 1.0, d.size), 2)
     d_done = d_resolve <= cut
-    disputes = pd.DataFrame({
-        "dispute_id": np.strings.add("D", invoice_id[d].astype(str)).astype(object), "invoice_id": invoice_id[d],
-        "customer_id": ids("C", c.num[idx[d]]), "opened_date": clock.date(d_open),
-        "resolved_date": clock.date(np.where(d_done, d_resolve, np.nan)), "amount": d_amount,
-        "currency": currency[d],
-        "status": np.where(d_done, np.where(d_accepted, "resolved", "rejected"), "open"),
-        "created_at": clock.ts(d_open), "updated_at": clock.ts(asof(cut, d_open, d_resolve)),
-    })[d_open < cut]
+    disputes = pd.DataFrame(
+        {
+            "dispute_id": np.strings.add("D", invoice_id[d].astype(str)).astype(object),
+            "invoice_id": invoice_id[d],
+            "customer_id": ids("C", c.num[idx[d]]),
+            "opened_date": clock.date(d_open),
+            "resolved_date": clock.date(np.where(d_done, d_resolve, np.nan)),
+            "amount": d_amount,
+            "currency": currency[d],
+            "status": np.where(d_done, np.where(d_accepted, "resolved", "rejected"), "open"),
+            "created_at": clock.ts(d_open),
+            "updated_at": clock.ts(asof(cut, d_open, d_resolve)),
+        }
+    )[d_open < cut]
 
     # credit notes: accepted disputes are settled by one; a few invoices get price adjustments
     adj = np.flatnonzero(rng.random(m) < 0.015)
@@ -110,17 +133,27 @@ def invoicing(rng, c: Customers, clock: Clock, cut: float) -> Finance:
     settled = d[d_accepted]
     cn_inv = np.r_[settled, adj]
     cn_day = np.r_[d_resolve[d_accepted], a_day]
-    credit_notes = pd.DataFrame({
-        "credit_note_id": np.strings.add(np.strings.add("N", invoice_id[cn_inv].astype(str)),
-                                         np.r_[np.full(settled.size, "-S"), np.full(adj.size, "-A")]).astype(object),
-        "invoice_id": invoice_id[cn_inv], "customer_id": ids("C", c.num[idx[cn_inv]]),
-        "issue_date": clock.date(cn_day),
-        "amount": np.r_[d_amount[d_accepted], np.round(amount[adj] * rng.uniform(0.05, 0.3, adj.size), 2)],
-        "currency": currency[cn_inv],
-        "reason": np.r_[np.full(settled.size, "dispute_settlement"),
-                        np.array(["price_adjustment", "return"])[rng.integers(0, 2, adj.size)]],
-        "created_at": clock.ts(cn_day), "updated_at": clock.ts(cn_day),
-    })[cn_day < cut]
+    credit_notes = pd.DataFrame(
+        {
+            "credit_note_id": np.strings.add(
+                np.strings.add("N", invoice_id[cn_inv].astype(str)),
+                np.r_[np.full(settled.size, "-S"), np.full(adj.size, "-A")],
+            ).astype(object),
+            "invoice_id": invoice_id[cn_inv],
+            "customer_id": ids("C", c.num[idx[cn_inv]]),
+            "issue_date": clock.date(cn_day),
+            "amount": np.r_[
+                d_amount[d_accepted], np.round(amount[adj] * rng.uniform(0.05, 0.3, adj.size), 2)
+            ],
+            "currency": currency[cn_inv],
+            "reason": np.r_[
+                np.full(settled.size, "dispute_settlement"),
+                np.array(["price_adjustment", "return"])[rng.integers(0, 2, adj.size)],
+            ],
+            "created_at": clock.ts(cn_day),
+            "updated_at": clock.ts(cn_day),
+        }
+    )[cn_day < cut]
     return Finance(invoices, payments, credit_notes, disputes)
 
 
@@ -137,16 +170,18 @@ def credit_limits(rng, c: Customers, clock: Clock, cut: float) -> pd.DataFrame:
     all_idx, all_t, all_f = all_idx[order], all_t[order], all_f[order]
     level = np.exp(pd.Series(np.log(all_f)).groupby(all_idx).cumsum().to_numpy())
     created = all_t + np.where(rng.random(all_t.size) < 0.1, rng.uniform(1, 4, all_t.size), 0.0)
-    frame = pd.DataFrame({
-        "limit_id": ids("L", c.num[all_idx], seq(all_idx), 3),
-        "customer_id": ids("C", c.num[all_idx]),
-        "credit_limit": np.maximum(np.round(level / 500) * 500, 500.0),
-        "currency": CURRENCIES[c.currency[all_idx]],
-        "valid_from": clock.date(all_t),
-        "approver": APPROVERS[rng.integers(0, len(APPROVERS), all_t.size)],
-        "created_at": clock.ts(created),
-        "updated_at": clock.ts(created),
-    })
+    frame = pd.DataFrame(
+        {
+            "limit_id": ids("L", c.num[all_idx], seq(all_idx), 3),
+            "customer_id": ids("C", c.num[all_idx]),
+            "credit_limit": np.maximum(np.round(level / 500) * 500, 500.0),
+            "currency": CURRENCIES[c.currency[all_idx]],
+            "valid_from": clock.date(all_t),
+            "approver": APPROVERS[rng.integers(0, len(APPROVERS), all_t.size)],
+            "created_at": clock.ts(created),
+            "updated_at": clock.ts(created),
+        }
+    )
     return frame[created < cut]
 
 
@@ -164,11 +199,19 @@ def default_events(rng, c: Customers, clock: Clock, cut: float) -> tuple[pd.Data
     for code, (has, day) in kinds.items():
         i = np.flatnonzero(has & (day < HORIZON_DAYS))
         report = np.floor(day[i]) + rng.uniform(0.3, 0.8, i.size) + rng.choice([0, 0, 1, 2, 5], i.size)
-        parts.append(pd.DataFrame({
-            "event_id": np.strings.add(ids("E", c.num[i]).astype(str), f"-{code}").astype(object),
-            "customer_id": ids("C", c.num[i]), "event_date": clock.date(day[i]), "event_type": code,
-            "created_at": clock.ts(report), "updated_at": clock.ts(report), "_cut": report,
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "event_id": np.strings.add(ids("E", c.num[i]).astype(str), f"-{code}").astype(object),
+                    "customer_id": ids("C", c.num[i]),
+                    "event_date": clock.date(day[i]),
+                    "event_type": code,
+                    "created_at": clock.ts(report),
+                    "updated_at": clock.ts(report),
+                    "_cut": report,
+                }
+            )
+        )
     frame = pd.concat(parts, ignore_index=True)
     frame = frame[frame["_cut"] < cut].drop(columns="_cut")
     write_off = np.where(kinds["write_off"][0], kinds["write_off"][1], np.inf)
@@ -183,14 +226,16 @@ def bureau_ratings(rng, c: Customers, clock: Clock, cut: float) -> pd.DataFrame:
     score = np.where(defaulted, np.minimum(score, 150), score).astype("int64")
     rating = np.where(defaulted, "D", GRADES[np.searchsorted(GRADE_EDGES, score, side="right")])
     created = np.floor(t) + rng.uniform(0.3, 0.8, idx.size) + rng.choice([0, 0, 0, 1, 3], idx.size)
-    frame = pd.DataFrame({
-        "rating_id": ids("B", c.num[idx], seq(idx), 3),
-        "customer_id": ids("C", c.num[idx]),
-        "agency": AGENCIES[c.agency[idx]],
-        "rating": rating,
-        "score": score,
-        "rating_date": clock.date(t),
-        "created_at": clock.ts(created),
-        "updated_at": clock.ts(created),
-    })
+    frame = pd.DataFrame(
+        {
+            "rating_id": ids("B", c.num[idx], seq(idx), 3),
+            "customer_id": ids("C", c.num[idx]),
+            "agency": AGENCIES[c.agency[idx]],
+            "rating": rating,
+            "score": score,
+            "rating_date": clock.date(t),
+            "created_at": clock.ts(created),
+            "updated_at": clock.ts(created),
+        }
+    )
     return frame[created < cut]

@@ -84,7 +84,10 @@ def simulate(
     if not 0 <= dirty_rate < 0.5:
         raise ValueError("--dirty-rate must be in [0, 0.5)")
     sources = load_sources()
-    targets = {"crm": crm_url or connection_url(CRM_SOURCE), "finance": finance_url or connection_url(FINANCE_SOURCE)}
+    targets = {
+        "crm": crm_url or connection_url(CRM_SOURCE),
+        "finance": finance_url or connection_url(FINANCE_SOURCE),
+    }
     owner = {spec.name: name for name in ("crm", "finance") for spec in sources[name].tables}
     clock = Clock(start)
     began = time.monotonic()
@@ -111,11 +114,15 @@ def simulate(
                 frame = add_dirty_rows(dirty_rng, frame, spec, dirty_rate)
                 columns = list(spec.columns)
                 counts[spec.qualified] = counts.get(spec.qualified, 0) + copy_rows(
-                    cursors[source.name], f"{source.schema}.{table}", columns, frame)
+                    cursors[source.name], f"{source.schema}.{table}", columns, frame
+                )
             if verbose:
                 done = min(first + CHUNK_SIZE, customers)
-                print(f"simulate: {done:,}/{customers:,} customers, {sum(counts.values()):,} rows, "
-                      f"{time.monotonic() - began:.1f}s", flush=True)
+                print(
+                    f"simulate: {done:,}/{customers:,} customers, {sum(counts.values()):,} rows, "
+                    f"{time.monotonic() - began:.1f}s",
+                    flush=True,
+                )
         for name, conn in conns.items():
             cursors[name].execute(source_indexes(sources[name]))
             conn.commit()

@@ -191,3 +191,15 @@ def test_scorecard_bins_are_monotonic_and_selection_follows_information_value(fi
         assert len(rates) >= 2
         steps = np.diff(rates.to_numpy())
         assert (steps >= -1e-12).all() or (steps <= 1e-12).all(), (name, rates.tolist())
+
+
+def test_jeffreys_test_flags_a_pd_that_understates_the_realised_rate():
+    from ml.evaluate import jeffreys_test
+
+    honest = jeffreys_test(defaults=10, n=1000, mean_pd=0.01)
+    assert honest["verdict"] == "ok" and honest["interval"][0] < 0.01 < honest["interval"][1]
+    low = jeffreys_test(defaults=40, n=1000, mean_pd=0.01)
+    assert low["verdict"] == "underestimates" and low["p_value"] < 1e-6
+    assert jeffreys_test(defaults=0, n=1000, mean_pd=0.05)["verdict"] == "overestimates"
+    with pytest.raises(ValueError, match="defaults"):
+        jeffreys_test(defaults=5, n=3, mean_pd=0.1)
