@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from airflow.sdk import dag, task
-from airflow.timetables.interval import CronDataIntervalTimetable
+from airflow.sdk import CronDataIntervalTimetable, dag, task
+
+from pipeline.operations import CREDIT_MODEL, FEATURE_SNAPSHOT, failure_notifier
 
 DOC = """
 ### Credit model training
@@ -40,9 +41,10 @@ Trigger it by hand after a data fix or a feature change; runs never overlap.
     },
     tags=["credit-risk", "ml"],
     doc_md=DOC,
+    on_failure_callback=failure_notifier(),
 )
 def credit_model_training():
-    @task
+    @task(inlets=[FEATURE_SNAPSHOT])
     def build_training_set(data_interval_end=None) -> str:
         """Labelled snapshots whose horizon ended by the end of the data interval -> parquet path."""
         from ml.train import build_training_set as build
@@ -55,25 +57,25 @@ def credit_model_training():
 
         return enabled_candidates()
 
-    @task
+    @task(multiple_outputs=False)
     def train_candidate(dataset_path: str, name: str) -> dict[str, str]:
         from ml.train import fit_candidate_file
 
         return {"name": name, "path": fit_candidate_file(dataset_path, name)}
 
-    @task
+    @task(multiple_outputs=False)
     def evaluate(dataset_path: str, fitted: list[dict[str, str]]) -> dict[str, str]:
         from ml.train import evaluate_candidates
 
         return evaluate_candidates(dataset_path, {f["name"]: f["path"] for f in fitted})
 
-    @task
+    @task(multiple_outputs=False, outlets=[CREDIT_MODEL])
     def register(evaluation: dict[str, str]) -> dict:
         from ml.train import register_chosen
 
         return register_chosen(evaluation)
 
-    @task
+    @task(multiple_outputs=False)
     def gate(registered: dict) -> dict:
         from ml.registry import assess_new_version
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import chain, dag, task
-from airflow.timetables.interval import CronDataIntervalTimetable
+from airflow.sdk import CronDataIntervalTimetable, chain, dag, task
+
+from pipeline.operations import CREDIT_MODEL, FEATURE_SNAPSHOT, RATINGS, failure_notifier, publish_deadline
 
 DEFAULT_ARGS = {
     "owner": "data-engineering",
@@ -37,6 +38,8 @@ DEFAULT_ARGS = {
     default_args=DEFAULT_ARGS,
     tags=["credit-risk", "daily"],
     doc_md=__doc__,
+    on_failure_callback=failure_notifier(),  # one e-mail per failed run (config/warnings.yml alerting)
+    deadline=publish_deadline(),  # "ratings not published by 06:00 UTC"
 )
 def crm_credit_risk_daily():
     @task
@@ -57,7 +60,7 @@ def crm_credit_risk_daily():
 
         return daily.extract("finance", data_interval_start, data_interval_end, run_id)
 
-    @task
+    @task(multiple_outputs=False)
     def gate_raw(data_interval_start=None, data_interval_end=None, run_id=None) -> dict:
         from pipeline import daily
 
@@ -66,25 +69,25 @@ def crm_credit_risk_daily():
             for stage in ("raw_crm", "raw_finance")
         }
 
-    @task
+    @task(outlets=[FEATURE_SNAPSHOT])
     def build_features(data_interval_end=None, run_id=None) -> str:
         from pipeline import daily
 
         return daily.build_features(daily.as_of_date(data_interval_end), run_id)
 
-    @task
+    @task(multiple_outputs=False)
     def gate_features(data_interval_start=None, data_interval_end=None, run_id=None) -> dict:
         from pipeline import daily
 
         return daily.gate("features", run_id, data_interval_start, data_interval_end)
 
-    @task
+    @task(multiple_outputs=False, inlets=[CREDIT_MODEL])
     def ensure_champion(data_interval_end=None, run_id=None) -> dict:
         from pipeline import daily
 
         return daily.ensure_champion(daily.as_of_date(data_interval_end), run_id)
 
-    @task
+    @task(multiple_outputs=False, inlets=[FEATURE_SNAPSHOT, CREDIT_MODEL], outlets=[RATINGS])
     def score_and_publish(data_interval_end=None, run_id=None) -> dict:
         from pipeline import daily
 

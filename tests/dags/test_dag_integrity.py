@@ -72,7 +72,7 @@ def test_dags_have_owner_retries_timeouts_tags_and_docs(dagbag):
 
 
 def test_daily_dag_partitions_by_a_real_data_interval(dagbag):
-    from airflow.timetables.interval import CronDataIntervalTimetable
+    from airflow.sdk import CronDataIntervalTimetable
 
     dag = dagbag.dags["crm_credit_risk_daily"]
     assert isinstance(dag.timetable, CronDataIntervalTimetable)

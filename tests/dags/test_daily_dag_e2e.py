@@ -78,3 +78,17 @@ def test_daily_run_rates_every_active_customer_once_and_rerun_adds_no_rows(pipel
         (AS_OF,),
     )
     assert runs and all(status == "success" for _, status in runs)
+
+    # Lineage: each run recorded an asset event for the feature snapshot and for the ratings it wrote.
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import func, select
+
+    with create_session() as session:
+        events = dict(session.execute(
+            select(AssetModel.name, func.count(AssetEvent.id))
+            .join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetEvent.source_dag_id == "crm_credit_risk_daily")
+            .group_by(AssetModel.name)
+        ).all())
+    assert events.get("customer_features", 0) >= 2 and events.get("customer_ratings", 0) >= 2, events

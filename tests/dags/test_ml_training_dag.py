@@ -19,7 +19,7 @@ def training_dag(airflow_db):
 
 
 def test_training_dag_is_weekly_one_run_at_a_time_with_mapped_candidates(training_dag):
-    from airflow.timetables.interval import CronDataIntervalTimetable
+    from airflow.sdk import CronDataIntervalTimetable
 
     assert isinstance(training_dag.timetable, CronDataIntervalTimetable)
     assert training_dag.max_active_runs == 1 and training_dag.catchup is False
