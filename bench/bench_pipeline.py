@@ -115,7 +115,7 @@ def daily_run(day: dt.date, stages: Stages, label: str) -> dict[str, float]:
         ("gate_raw", lambda: [daily.gate(s, run_id, start, end) for s in ("raw_crm", "raw_finance")]),
         ("build_features", lambda: daily.build_features(day, run_id)),
         ("gate_features", lambda: daily.gate("features", run_id, start, end)),
-        ("ensure_champion", lambda: daily.ensure_champion(day, run_id)),
+        ("check_champion", lambda: daily.check_champion(day, run_id)),
         ("score_and_publish", lambda: daily.score(day, run_id)),
         ("alert_critical_warnings", lambda: daily.alert(day, run_id)),
     ]

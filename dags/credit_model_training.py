@@ -1,4 +1,4 @@
-"""credit_model_training: weekly (Sunday 03:00 UTC) and on-demand training of the credit PD model.
+"""credit_model_training: weekly (Sunday 03:00 UTC), on newly matured labels, and on-demand training.
 
 build training set -> train candidates (mapped, in parallel) -> evaluate -> register -> gate.
 Tasks pass file paths and MLflow ids, never frames. The logic lives in `ml.train` and `ml.registry`.
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from airflow.sdk import CronDataIntervalTimetable, dag, task
+from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, dag, task
 
-from pipeline.operations import CREDIT_MODEL, FEATURE_SNAPSHOT, failure_notifier
+from pipeline.operations import CREDIT_MODEL, FEATURE_SNAPSHOT, LABELLED_SNAPSHOTS, failure_notifier
 
 DOC = """
 ### Credit model training
@@ -24,12 +24,18 @@ The last task applies the minimum bars (`@challenger`) and the promotion gate. W
 `gate.auto_promote: false` a passing challenger waits for a model owner:
 `python -m ml.cli models promote VERSION --reason "..."`. See docs/models.md.
 
-Trigger it by hand after a data fix or a feature change; runs never overlap.
+It runs every Sunday 03:00 UTC and whenever the daily DAG updates the Asset `customer_default_labels`
+(a feature snapshot's default horizon ended). It is the only path that trains: the daily DAG fails
+clearly when there is no champion. Trigger it by hand after a data fix or a feature change; runs never
+overlap.
 """
 
 
 @dag(
-    schedule=CronDataIntervalTimetable("0 3 * * 0", timezone="UTC"),
+    # weekly, and whenever the daily run reports a newly matured labelled cohort
+    schedule=AssetOrTimeSchedule(
+        timetable=CronDataIntervalTimetable("0 3 * * 0", timezone="UTC"), assets=LABELLED_SNAPSHOTS
+    ),
     start_date=datetime(2026, 1, 4, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
@@ -44,7 +50,7 @@ Trigger it by hand after a data fix or a feature change; runs never overlap.
     on_failure_callback=failure_notifier(),
 )
 def credit_model_training():
-    @task(inlets=[FEATURE_SNAPSHOT])
+    @task(inlets=[FEATURE_SNAPSHOT, LABELLED_SNAPSHOTS])
     def build_training_set(data_interval_end=None) -> str:
         """Labelled snapshots whose horizon ended by the end of the data interval -> parquet path."""
         from ml.train import build_training_set as build

@@ -2,9 +2,11 @@
 ### crm_credit_risk_daily
 
 Every day, for the data interval `[D, D+1)`: extract CRM and finance changes into raw, gate the raw
-batch, build the point-in-time feature snapshot for `D` with dbt, gate it, make sure a `@champion` model
-exists, score every active customer and publish ratings, credit decisions, early warnings and
-monitoring to the `ratings` schema, then e-mail the day's new critical warnings.
+batch, build the point-in-time feature snapshot for `D` with dbt, gate it, check that a `@champion` model
+exists (models come only from `credit_model_training`: without one the run fails and says so), score
+every active customer and publish ratings, credit decisions, early warnings and monitoring to the
+`ratings` schema, then e-mail the day's new critical warnings. On a day a snapshot's default horizon
+ends, the Asset `customer_default_labels` is updated, which schedules `credit_model_training`.
 
 Each task is idempotent for its interval: a rerun replaces the same rows. A failed critical quality
 gate stops the run before scoring. Logic lives in `pipeline/daily.py`; this file only wires it.
@@ -17,7 +19,14 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, chain, dag, task
 
-from pipeline.operations import CREDIT_MODEL, FEATURE_SNAPSHOT, RATINGS, failure_notifier, publish_deadline
+from pipeline.operations import (
+    CREDIT_MODEL,
+    FEATURE_SNAPSHOT,
+    LABELLED_SNAPSHOTS,
+    RATINGS,
+    failure_notifier,
+    publish_deadline,
+)
 
 DEFAULT_ARGS = {
     "owner": "data-engineering",
@@ -81,11 +90,19 @@ def crm_credit_risk_daily():
 
         return daily.gate("features", run_id, data_interval_start, data_interval_end)
 
-    @task(multiple_outputs=False, inlets=[CREDIT_MODEL])
-    def ensure_champion(data_interval_end=None, run_id=None) -> dict:
+    @task(multiple_outputs=False, outlets=[LABELLED_SNAPSHOTS])
+    def announce_matured_labels(data_interval_end=None) -> dict:
+        """Skipped unless a snapshot's default horizon ended today; then its Asset event starts training."""
         from pipeline import daily
 
-        return daily.ensure_champion(daily.as_of_date(data_interval_end), run_id)
+        return daily.announce_matured_labels(daily.as_of_date(data_interval_end))
+
+    @task(multiple_outputs=False, inlets=[CREDIT_MODEL])
+    def check_champion(data_interval_end=None, run_id=None) -> dict:
+        """Fail clearly (no retries) when there is no @champion: only credit_model_training trains."""
+        from pipeline import daily
+
+        return daily.check_champion(daily.as_of_date(data_interval_end), run_id)
 
     @task(multiple_outputs=False, inlets=[FEATURE_SNAPSHOT, CREDIT_MODEL], outlets=[RATINGS])
     def score_and_publish(data_interval_end=None, run_id=None) -> dict:
@@ -99,17 +116,19 @@ def crm_credit_risk_daily():
 
         return daily.alert(daily.as_of_date(data_interval_end), run_id)
 
+    features_gated = gate_features()
     chain(
         prepare_warehouse(),
         extract_crm(),
         extract_finance(),
         gate_raw(),
         build_features(),
-        gate_features(),
-        ensure_champion(),
+        features_gated,
+        check_champion(),
         score_and_publish(),
         alert_critical_warnings(),
     )
+    features_gated >> announce_matured_labels()
 
 
 crm_credit_risk_daily()

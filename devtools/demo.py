@@ -110,6 +110,13 @@ def main() -> None:
         load_history(args.as_of)
         _mark_done(marker)
     run_date = args.as_of + timedelta(days=1)  # the run for interval [D, D+1) starts at D+1
+    from ml.registry import champion_exists
+
+    if not champion_exists():  # models come only from the training DAG; the daily DAG never trains
+        print(f"demo: airflow dags test credit_model_training {run_date} (first champion)", flush=True)
+        code = airflow(["dags", "test", "credit_model_training", run_date.isoformat()], env=env, check=False)
+        if code != 0 or not champion_exists():
+            raise SystemExit(f"demo: training produced no champion (exit {code}); see the task logs above")
     print(f"demo: airflow dags test crm_credit_risk_daily {run_date} (rates {args.as_of})", flush=True)
     code = airflow(["dags", "test", "crm_credit_risk_daily", run_date.isoformat()], env=env, check=False)
     if code != 0:

@@ -117,25 +117,58 @@ def build_features(day: date, run_id: str) -> str:
     return day.isoformat()
 
 
-def ensure_champion(day: date, run_id: str) -> dict:
-    """Train, register and crown a first model when the registry has no @champion yet."""
-    from ml.registry import champion_exists
+class NoChampion(RuntimeError):
+    """The registry has no @champion: nothing can be scored until credit_model_training provides one."""
 
-    with recorded(run_id, DAG_ID, "ensure_champion", day) as rec:
-        if champion_exists():
-            rec.detail = {"trained": False}
-            return rec.detail
-        from ml.train import train_and_register
 
-        rec.detail = {"trained": True, **_plain(train_and_register(as_of_date=day))}
+def check_champion(day: date, run_id: str) -> dict:
+    """Refuse to score without a @champion; models come only from the credit_model_training DAG.
+
+    Fails without retries (waiting does not create a model) and says what to do.
+    """
+    from ml.registry import CHAMPION, alias_version, champion_exists
+    from ml.tracking import model_name
+
+    with recorded(run_id, DAG_ID, "check_champion", day) as rec:
         if not champion_exists():
-            gate = rec.detail.get("gate") or {}
-            raise RuntimeError(
-                f"no @champion: the first model (version {rec.detail.get('version')}) was not promoted "
-                f"({gate.get('status')}: {'; '.join(gate.get('failures', [])) or 'see the gate result'}). "
-                "Nothing is scored without a champion; review it with `python -m ml.cli models list`."
-            )
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(
+                f"no @{CHAMPION} version of {model_name()} in the MLflow registry, so nothing is scored for "
+                f"{day}. Train one with the credit_model_training DAG (`airflow dags trigger "
+                "credit_model_training`; its first version passing the minimum bars becomes the champion) "
+                "or promote a version (`python -m ml.cli models promote VERSION --reason ...`), then "
+                "rerun this date."
+            ) from NoChampion(model_name())
+        rec.detail = {"champion": alias_version(CHAMPION)}
     return rec.detail
+
+
+def matured_cohorts(day: date, url: str = WAREHOUSE) -> list[str]:
+    """Feature snapshots whose default horizon ended on `day`: new labelled data for training."""
+    from common.warehouse import transaction
+
+    with transaction(url) as cur:
+        cur.execute(
+            "select distinct as_of_date from marts.customer_default_labels "
+            "where horizon_end_date = %(d)s order by 1",
+            {"d": day},
+        )
+        return [r[0].isoformat() for r in cur.fetchall()]
+
+
+def announce_matured_labels(day: date) -> dict:
+    """Emit the labelled-snapshots Asset (which schedules training) only when a cohort matured on `day`.
+
+    A skipped task emits no Asset event, so training is not triggered on the other days; the training
+    DAG's weekly schedule is the safety net for a day that was never run.
+    """
+    cohorts = matured_cohorts(day)
+    if not cohorts:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        raise AirflowSkipException(f"no labelled cohort matured on {day}")
+    return {"matured_cohorts": cohorts}
 
 
 def score(day: date, run_id: str) -> dict:

@@ -31,6 +31,12 @@ RATINGS = Asset(
     uri="postgres://warehouse:5432/warehouse/ratings/customer_ratings",
     group="credit_risk",
 )
+# Emitted only on a day a feature snapshot's default horizon ended: new labelled data to train on.
+LABELLED_SNAPSHOTS = Asset(
+    name="customer_default_labels",
+    uri="postgres://warehouse:5432/warehouse/marts/customer_default_labels",
+    group="credit_risk",
+)
 CREDIT_MODEL = Asset(name="crm_credit_pd", uri="mlflow://registry/models/crm_credit_pd", group="credit_risk")
 
 

@@ -27,3 +27,14 @@ def daily_dag(airflow_db):
     bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "crm_credit_risk_daily.py"))
     assert bag.import_errors == {}
     return bag.get_dag("crm_credit_risk_daily")
+
+
+@pytest.fixture(scope="session")
+def training_dag(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from common.paths import REPO_ROOT
+
+    bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "credit_model_training.py"))
+    assert bag.import_errors == {}
+    return bag.get_dag("credit_model_training")

@@ -16,6 +16,7 @@ from pipeline.operations import (
     CREDIT_MODEL,
     DEADLINE_SWITCH,
     FEATURE_SNAPSHOT,
+    LABELLED_SNAPSHOTS,
     RATINGS,
     operations_recipients,
 )
@@ -67,6 +68,10 @@ def test_assets_link_features_model_and_ratings(dags):
     assert {FEATURE_SNAPSHOT, CREDIT_MODEL} <= set(daily.get_task("score_and_publish").inlets)
     assert FEATURE_SNAPSHOT in training.get_task("build_training_set").inlets
     assert CREDIT_MODEL in training.get_task("register").outlets
+    # training is scheduled on the labelled-snapshots Asset that only the daily run's announcement emits
+    assert LABELLED_SNAPSHOTS in daily.get_task("announce_matured_labels").outlets
+    assert training.timetable.asset_condition == LABELLED_SNAPSHOTS
+    assert "gate_features" in daily.get_task("announce_matured_labels").upstream_task_ids
 
 
 def test_daily_deadline_is_six_utc_the_morning_after_the_interval(dags):

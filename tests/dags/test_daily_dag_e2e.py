@@ -29,12 +29,18 @@ def _run_day(dag, day: date):
 
 
 @pytest.mark.slow
-def test_daily_run_rates_every_active_customer_once_and_rerun_adds_no_rows(pipeline_dbs, mlflow_uri, daily_dag):
+def test_daily_run_rates_every_active_customer_once_and_rerun_adds_no_rows(
+    pipeline_dbs, mlflow_uri, daily_dag, training_dag
+):
     from devtools.simulator import simulate
+    from ml.registry import champion_exists
     from pipeline.bootstrap import load_history
 
     simulate(400, HISTORY_START, AS_OF, seed=11, verbose=False)
     load_history(AS_OF, verbose=False)
+    # the first champion comes from the training DAG, as in a deployment: the daily DAG never trains
+    assert training_dag.test(logical_date=datetime(2026, 11, 1, 3, tzinfo=UTC)).state == "success"
+    assert champion_exists()
 
     _run_day(daily_dag, AS_OF)
 

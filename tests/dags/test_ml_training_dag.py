@@ -7,21 +7,15 @@ from datetime import UTC, datetime
 import pytest
 
 
-@pytest.fixture
-def training_dag(airflow_db):
-    from airflow.dag_processing.dagbag import DagBag
+def test_training_dag_is_weekly_or_on_matured_labels_one_run_at_a_time_with_mapped_candidates(training_dag):
+    from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable
 
-    from common.paths import REPO_ROOT
+    from pipeline.operations import LABELLED_SNAPSHOTS
 
-    bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "credit_model_training.py"))
-    assert bag.import_errors == {}
-    return bag.get_dag("credit_model_training")
-
-
-def test_training_dag_is_weekly_one_run_at_a_time_with_mapped_candidates(training_dag):
-    from airflow.sdk import CronDataIntervalTimetable
-
-    assert isinstance(training_dag.timetable, CronDataIntervalTimetable)
+    assert isinstance(training_dag.timetable, AssetOrTimeSchedule)
+    assert isinstance(training_dag.timetable.timetable, CronDataIntervalTimetable)
+    assert training_dag.timetable.timetable.expression == "0 3 * * 0"
+    assert training_dag.timetable.asset_condition == LABELLED_SNAPSHOTS
     assert training_dag.max_active_runs == 1 and training_dag.catchup is False
     assert training_dag.default_args["owner"] == "model-owners" and training_dag.default_args["retries"] == 2
     assert set(training_dag.tags) == {"credit-risk", "ml"}

@@ -37,7 +37,8 @@ class Book:
 @contextlib.contextmanager
 def rated_book(admin_url: str, tmp: Path, customers: int = CUSTOMERS, seed: int = 17) -> Iterator[Book]:
     """Simulate the sources up to the day after AS_OF, bootstrap history before AS_OF, then run the
-    daily tasks for AS_OF (extract both sources, dbt snapshot, first champion, score and publish)."""
+    daily tasks for AS_OF (extract both sources, dbt snapshot, first champion from the training
+    path, score and publish)."""
     prefix = f"t_{uuid.uuid4().hex[:10]}"
     names = {role: f"{prefix}_{role}" for role in ("warehouse", "crm_source", "finance_source")}
     with pytest.MonkeyPatch.context() as mp:
@@ -58,7 +59,10 @@ def rated_book(admin_url: str, tmp: Path, customers: int = CUSTOMERS, seed: int 
             for source in ("crm", "finance"):
                 daily.extract(source, midnight(AS_OF), midnight(NEXT_DAY), run_id)
             daily.build_features(AS_OF, run_id)
-            daily.ensure_champion(AS_OF, run_id)
+            from ml.train import train_and_register  # what credit_model_training runs
+
+            train_and_register(as_of_date=AS_OF)
+            daily.check_champion(AS_OF, run_id)
             daily.score(AS_OF, run_id)
             yield Book(PipelineDatabases(**urls), AS_OF, run_id)
         finally:
