@@ -20,21 +20,21 @@ from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 from common.config import load_config
 
 # The warehouse objects the pipeline produces, as Airflow Assets: the lineage in the Airflow UI and what
-# other DAGs can be scheduled on. URIs follow the Postgres provider's form host:port/database/schema/table.
+# other DAGs can be scheduled on. URIs name the warehouse relation: warehouse://<schema>/<table>.
 FEATURE_SNAPSHOT = Asset(
     name="customer_features",
-    uri="postgres://warehouse:5432/warehouse/marts/customer_features",
+    uri="warehouse://marts/customer_features",
     group="credit_risk",
 )
 RATINGS = Asset(
     name="customer_ratings",
-    uri="postgres://warehouse:5432/warehouse/ratings/customer_ratings",
+    uri="warehouse://ratings/customer_ratings",
     group="credit_risk",
 )
 # Emitted only on a day a feature snapshot's default horizon ended: new labelled data to train on.
 LABELLED_SNAPSHOTS = Asset(
     name="customer_default_labels",
-    uri="postgres://warehouse:5432/warehouse/marts/customer_default_labels",
+    uri="warehouse://marts/customer_default_labels",
     group="credit_risk",
 )
 CREDIT_MODEL = Asset(name="crm_credit_pd", uri="mlflow://registry/models/crm_credit_pd", group="credit_risk")

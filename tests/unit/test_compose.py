@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import re
 
@@ -37,10 +38,95 @@ def test_airflow_services_run_celery_against_postgres_metadata(name):
     assert env["AIRFLOW__CORE__DAGS_FOLDER"] == f"{WORKDIR}/dags"
 
 
-def test_every_variable_the_compose_file_uses_is_documented_in_env_example():
-    used = set(re.findall(r"\$\{([A-Z0-9_]+)", (REPO_ROOT / "docker-compose.yml").read_text()))
-    assert used, "compose file should take its secrets from the environment"
-    assert used <= set(ENV_EXAMPLE), f"undocumented: {used - set(ENV_EXAMPLE)}"
+COMPOSE_TEXT = (REPO_ROOT / "docker-compose.yml").read_text()
+# ${VAR} is read from .env by compose; $${VAR} is escaped and read by the container's shell
+USED_VARIABLES = set(re.findall(r"(?<!\$)\$\{([A-Z0-9_]+)", COMPOSE_TEXT))
+LONG_RUNNING = [n for n in SERVICES if n != "airflow-init"]
+
+
+def test_every_variable_the_compose_file_uses_is_documented_in_env_example_and_vice_versa():
+    assert USED_VARIABLES, "compose file should take its secrets from the environment"
+    assert USED_VARIABLES == set(ENV_EXAMPLE), (
+        f"undocumented: {USED_VARIABLES - set(ENV_EXAMPLE)}; read by nothing: {set(ENV_EXAMPLE) - USED_VARIABLES}"
+    )
+    assert "env_file" not in COMPOSE_TEXT, "containers get only the variables compose names, not all of .env"
+
+
+def test_every_variable_is_required_so_the_stack_refuses_to_start_without_it():
+    for name in USED_VARIABLES:
+        uses = re.findall(r"(?<!\$)\$\{" + name + r"(:\?|:-|-|\})", COMPOSE_TEXT)
+        assert uses and all(u == ":?" for u in uses), f"${{{name}}} must be written ${{{name}:?message}}"
+    secrets = {"POSTGRES_PASSWORD", "AIRFLOW_ADMIN_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_API_SECRET_KEY",
+               "PSEUDONYM_SALT"}
+    assert secrets <= USED_VARIABLES
+    assert all(ENV_EXAMPLE[name] == "" for name in secrets), "secrets must have no default in .env.example"
+
+
+def test_only_the_airflow_ui_is_published_and_only_on_loopback():
+    published = {name: svc["ports"] for name, svc in SERVICES.items() if svc.get("ports")}
+    assert published == {"airflow-apiserver": ["127.0.0.1:8080:8080"]}
+
+
+@pytest.mark.parametrize("name", LONG_RUNNING)
+def test_long_running_services_have_a_healthcheck_and_a_restart_policy(name):
+    service = SERVICES[name]
+    assert service.get("restart") in {"always", "unless-stopped"}, name
+    check = service.get("healthcheck") or {}
+    assert check.get("test") and check.get("interval") and check.get("retries"), name
+
+
+@pytest.mark.parametrize("name", list(SERVICES))
+def test_dependencies_wait_for_health_or_for_the_init_to_finish(name):
+    for target, rule in (SERVICES[name].get("depends_on") or {}).items():
+        assert target in SERVICES, f"{name} depends on unknown service {target}"
+        if target == "airflow-init":
+            assert rule["condition"] == "service_completed_successfully"
+        else:
+            assert rule["condition"] == "service_healthy" and SERVICES[target].get("healthcheck"), (name, target)
+
+
+def test_init_creates_and_hands_over_every_path_mounted_by_a_non_root_service():
+    init = SERVICES["airflow-init"]
+    script = " ".join(init["command"])
+    assert init["user"] == "0:0" and "set -euo pipefail" in script
+    for name, service in SERVICES.items():
+        if service.get("user") != "50000:0":
+            continue
+        for volume in service.get("volumes") or []:
+            source, target = volume.split(":")[:2]
+            assert source in COMPOSE["volumes"], f"{name}: {source} is not a named volume"
+            assert "mkdir -p" in script and target in script.split("chown", 1)[1], f"{target} of {name}"
+            assert volume in init["volumes"], f"airflow-init must mount {volume} to own it"
+
+
+def test_official_airflow_image_of_the_locked_version_and_python():
+    match = re.search(r"^FROM apache/airflow:(?P<airflow>[\d.]+)-python(?P<python>[\d.]+)$", DOCKERFILE, re.M)
+    assert match, "the image must build on the official apache/airflow image"
+    locked = re.search(r"^apache-airflow==([\d.]+)$", (REPO_ROOT / "constraints.txt").read_text(), re.M).group(1)
+    assert match["airflow"] == locked
+    lock_python = re.search(r"CPython (\d+\.\d+)", (REPO_ROOT / "constraints.txt").read_text()).group(1)
+    assert match["python"] == lock_python
+
+
+def test_fab_auth_manager_is_installed_from_the_lock():
+    manager = SERVICES["airflow-scheduler"]["environment"]["AIRFLOW__CORE__AUTH_MANAGER"]
+    module, _, cls = manager.rpartition(".")
+    assert getattr(importlib.import_module(module), cls).__name__ == "FabAuthManager"
+    assert re.search(r"^apache-airflow-providers-fab==", (REPO_ROOT / "requirements.txt").read_text(), re.M)
+
+
+def test_one_postgresql_major_across_compose_the_test_server_and_the_docs(admin_url):
+    import psycopg2
+
+    major = int(re.match(r"postgres:(\d+)", SERVICES["postgres"]["image"]).group(1))
+    assert f"PostgreSQL {major}" in (REPO_ROOT / "README.md").read_text()
+    conn = psycopg2.connect(admin_url.replace("postgresql+psycopg2://", "postgresql://"))
+    try:
+        server = conn.server_version // 10000
+    finally:
+        conn.close()
+    embedded = "pgserver" in admin_url or ":55" in admin_url  # the dev-only fallback bundles 16
+    assert server == major or embedded, f"tests ran on PostgreSQL {server}, compose runs {major}"
 
 
 def test_connection_ids_match_the_code_and_source_config():
@@ -77,6 +163,7 @@ def test_commands_and_mounts_point_at_things_that_exist():
 
 
 def test_image_installs_the_locked_stack_including_the_celery_provider():
+    # the same two files `make install` builds the test environment from, so CI builds the image's stack
     assert "pip install -r requirements.txt -c constraints.txt" in DOCKERFILE
     requirements = (REPO_ROOT / "requirements.txt").read_text()
     assert "apache-airflow-providers-celery" in requirements
