@@ -3,46 +3,25 @@
 from __future__ import annotations
 
 import email
-import json
-import socket
 from collections.abc import Iterator
 from datetime import date
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from ml.registry import Champion
 from ratings.notify import send_new_critical_warnings
 from ratings.publish import score_and_publish
 from tests.helpers.ratings import CraftedModel, calm_features, load_features
+from tests.helpers.smtp import Inbox, local_smtp
 
 D1, D2 = date(2026, 3, 1), date(2026, 3, 2)
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, N802 - aiosmtpd hook name
-        self.messages.append(envelope)
-        return "250 OK"
 
 
 @pytest.fixture
 def smtp_inbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
     """A local SMTP server on a free 127.0.0.1 port, wired in as Airflow connection smtp_default."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps({
-        "conn_type": "smtp", "host": "127.0.0.1", "port": port,
-        "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "credit-risk-pipeline@example.com"},
-    }))
-    yield inbox
-    controller.stop()
+    with local_smtp(monkeypatch) as inbox:
+        yield inbox
 
 
 def _publish(url: str, d: date, dpd: dict[str, int]):
