@@ -41,13 +41,31 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Celery:
+    """The CeleryExecutor's settings: a Redis broker, a PostgreSQL result backend and a queue.
+
+    A queue of its own (`queue`) keeps two runs that share one Redis from taking each other's tasks.
+    """
+
+    broker_url: str
+    result_backend: str
+    queue: str = "default"
+
+
 def scheduler_env(
-    home: Path, metadata_url: str | None = None, port: int | None = None, scheduled_runs: bool = False
+    home: Path,
+    metadata_url: str | None = None,
+    port: int | None = None,
+    scheduled_runs: bool = False,
+    celery: Celery | None = None,
 ) -> dict[str, str]:
     """Environment of the components: the local Airflow one plus a port, a shared JWT key, no surprises.
 
     `scheduled_runs=False` stops the scheduler from creating the DAG's own daily runs (it still runs
     backfills and manual runs): a backfill then never interleaves with a run for "yesterday".
+    With `celery` the scheduler hands tasks to Celery workers (start them with `running(workers=N)`)
+    instead of running them itself; the metadata database must then be PostgreSQL.
     """
     env = airflow_env(home)
     port = port or free_port()
@@ -62,6 +80,14 @@ def scheduler_env(
     )
     if metadata_url:
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = metadata_url
+    if celery:
+        env.update(
+            AIRFLOW__CORE__EXECUTOR="CeleryExecutor",
+            AIRFLOW__CELERY__BROKER_URL=celery.broker_url,
+            AIRFLOW__CELERY__RESULT_BACKEND=celery.result_backend,
+            AIRFLOW__OPERATORS__DEFAULT_QUEUE=celery.queue,
+            AIRFLOW__CELERY__WORKER_CONCURRENCY="1",
+        )
     return env
 
 
@@ -193,19 +219,41 @@ class LocalScheduler:
                 os.killpg(proc.pid, signal.SIGKILL)
 
 
+def worker_command(index: int, env: dict[str, str]) -> list[str]:
+    """`airflow celery worker` number `index`: its own Celery node name, the run's queue, one task at a time."""
+    return [
+        "celery",
+        "worker",
+        "--celery-hostname",
+        f"worker{index}@%h",
+        "--queues",
+        env.get("AIRFLOW__OPERATORS__DEFAULT_QUEUE", "default"),
+        "--concurrency",
+        env.get("AIRFLOW__CELERY__WORKER_CONCURRENCY", "1"),
+        "--skip-serve-logs",
+    ]
+
+
 @contextlib.contextmanager
-def running(env: dict[str, str], unpause: tuple[str, ...] = (DAG_ID,)) -> Iterator[LocalScheduler]:
-    """Migrate the metadata DB, start the components, unpause the DAGs; stop everything on exit."""
+def running(
+    env: dict[str, str], unpause: tuple[str, ...] = (DAG_ID,), workers: int = 0
+) -> Iterator[LocalScheduler]:
+    """Migrate the metadata DB, start the components (and `workers` Celery workers when the env uses
+    the CeleryExecutor), unpause the DAGs; stop everything on exit."""
     home = Path(env["AIRFLOW_HOME"])
     log_dir = home / "component-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
+    if workers and env.get("AIRFLOW__CORE__EXECUTOR") != "CeleryExecutor":
+        raise ValueError("Celery workers need an environment from scheduler_env(..., celery=Celery(...))")
     cli(["db", "migrate"], env, timeout=600)
     local = LocalScheduler(env=env, log_dir=log_dir)
+    commands = {name: [name] for name in COMPONENTS}
+    commands.update({f"worker{i}": worker_command(i, env) for i in range(1, workers + 1)})
     try:
-        for name in COMPONENTS:
+        for name, args in commands.items():
             log = open(log_dir / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
             local.processes[name] = subprocess.Popen(
-                [_airflow_exe(), name],
+                [_airflow_exe(), *args],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -6,14 +6,18 @@ One small book is simulated, bootstrapped and given a champion once; the warehou
 (a) `airflow backfill create` forward, executed by scheduler + dag-processor + api-server (LocalExecutor,
     PostgreSQL metadata database);
 (b) `dag.test` for each date, in date order;
-(c) on top of (a): `airflow backfill create --run-backwards --reprocess-behavior completed`.
+(c) on top of (a): `airflow backfill create --run-backwards --reprocess-behavior completed`;
+(d) the same forward backfill with the CeleryExecutor, as docker-compose runs it: the Redis on the
+    machine as broker (a queue of the run's own), the PostgreSQL metadata database as result backend,
+    and two Celery workers that both take tasks.
 
-All three must leave identical raw batches, marts, ratings, warning episodes and monitoring (ignoring
+All four must leave identical raw batches, marts, ratings, warning episodes and monitoring (ignoring
 load timestamps, run ids and the identity `warning_id`).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -29,6 +33,8 @@ HISTORY_START = date(2023, 11, 1)  # 12 months of warm-up before the labelled sn
 FIRST, LAST = date(2026, 10, 29), date(2026, 10, 31)
 DATES = [FIRST + timedelta(days=i) for i in range((LAST - FIRST).days + 1)]
 CUSTOMERS = 300
+# The machine's Redis (the CeleryExecutor's broker in docker-compose too); TEST_REDIS_URL overrides it.
+REDIS_BROKER = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 # Columns that record when or by which run a row was written, not what it says.
 VOLATILE = {"_extracted_at", "rejected_at", "loaded_at", "scored_at", "computed_at", "run_id", "published_at"}
@@ -117,10 +123,10 @@ def _assert_one_at_a_time(runs: list[dict], expected_order: list[date]) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1500)
 def test_scheduler_backfill_forward_backward_and_dag_test_leave_identical_rows(
         pipeline_dbs, mlflow_uri, admin_url, daily_dag, tmp_path, monkeypatch):
-    from devtools.scheduler import running, scheduler_env
+    from devtools.scheduler import Celery, running, scheduler_env
     from devtools.simulator import simulate
     from ml.registry import champion_exists
     from ml.train import train_and_register
@@ -135,11 +141,13 @@ def test_scheduler_backfill_forward_backward_and_dag_test_leave_identical_rows(
 
     template = sa.make_url(pipeline_dbs.warehouse).database
     prefix = f"t_{uuid.uuid4().hex[:10]}"
-    names = {v: f"{prefix}_{v}" for v in ("scheduler", "dagtest", "airflow")}
+    names = {v: f"{prefix}_{v}" for v in ("scheduler", "dagtest", "celery", "airflow", "airflow_celery")}
     try:
         scheduler_wh = _copy_database(admin_url, template, names["scheduler"])
         dagtest_wh = _copy_database(admin_url, template, names["dagtest"])
+        celery_wh = _copy_database(admin_url, template, names["celery"])
         _exec(admin_url, f'create database "{names["airflow"]}"')
+        _exec(admin_url, f'create database "{names["airflow_celery"]}"')
         metadata_url = sa.make_url(admin_url).set(database=names["airflow"]).render_as_string(hide_password=False)
 
         # (a) forward, then (c) backwards over the same dates, both executed by the scheduler
@@ -153,6 +161,25 @@ def test_scheduler_backfill_forward_backward_and_dag_test_leave_identical_rows(
             _assert_one_at_a_time(local.wait_for_backfill(timeout=420), DATES[::-1])
             backward = fingerprint(scheduler_wh)
 
+        # (d) forward again, on its own copy, tasks executed by two Celery workers
+        celery_metadata = sa.make_url(metadata_url).set(database=names["airflow_celery"])
+        celery = Celery(
+            broker_url=REDIS_BROKER,
+            result_backend="db+" + celery_metadata.set(drivername="postgresql").render_as_string(hide_password=False),
+            queue=f"credit_risk_{prefix}",
+        )
+        env = scheduler_env(tmp_path / "airflow-celery",
+                            metadata_url=celery_metadata.render_as_string(hide_password=False), celery=celery)
+        env["AIRFLOW_CONN_WAREHOUSE"] = celery_wh.replace("postgresql+psycopg2://", "postgresql://")
+        with running(env, workers=2) as local:
+            local.backfill(FIRST, LAST)
+            _assert_one_at_a_time(local.wait_for_backfill(timeout=600), DATES)
+            executed = {name: (local.log_dir / f"{name}.log").read_text().count("Executing workload in Celery")
+                        for name in ("worker1", "worker2")}
+        on_celery = fingerprint(celery_wh)
+        assert all(executed.values()), f"both workers should have run tasks: {executed}"
+        assert sum(executed.values()) >= len(DATES) * 10, executed
+
         # (b) dag.test per date, in date order, on its own copy
         monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", dagtest_wh.replace("postgresql+psycopg2://", "postgresql://"))
         for day in DATES:
@@ -165,6 +192,7 @@ def test_scheduler_backfill_forward_backward_and_dag_test_leave_identical_rows(
         assert rated == set(DATES)
         assert _differences(forward, dag_test) == {}
         assert _differences(backward, forward) == {}
+        assert _differences(on_celery, dag_test) == {}
         # The runbooks' queries run on a backfilled warehouse, the BI ones with bi_reader's rights only.
         audit = _run_as(scheduler_wh, runbook_queries("data-engineer.md"))
         latest = audit[1]
