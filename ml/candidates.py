@@ -1,4 +1,5 @@
-"""Candidate PD models: a WoE logistic scorecard, a decision tree and gradient boosting, all calibrated.
+"""Candidate PD models: a WoE logistic scorecard, a plain logistic regression (ml.logistic), a decision
+tree, gradient boosting and monotone-constrained gradient boosting, all calibrated.
 
 Every candidate exposes the same small interface: `logit(X)` (raw log-odds of default),
 `predict_pd(X)` (calibrated PD), `risk_contributions(X)` (per row and feature, how much that feature
@@ -22,7 +23,8 @@ from sklearn.tree import DecisionTreeClassifier
 
 from ml.dataset import FeatureSpec
 
-CANDIDATES = ("scorecard", "decision_tree", "hgb")
+CANDIDATES = ("scorecard", "logistic", "decision_tree", "hgb", "hgb_monotone")
+BOOSTED = ("hgb", "hgb_monotone")
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -324,11 +326,7 @@ def _encoder(spec: FeatureSpec) -> ColumnTransformer:
 
 def binnable(X: pd.DataFrame, spec: FeatureSpec) -> FeatureSpec:
     """Features with at least two distinct observed values (all-missing columns cannot be binned)."""
-    keep = {c for c in spec.names if X[c].nunique(dropna=True) >= 2}
-    return FeatureSpec(
-        numeric=tuple(c for c in spec.numeric if c in keep),
-        categorical=tuple(c for c in spec.categorical if c in keep),
-    )
+    return spec.keep({c for c in spec.names if X[c].nunique(dropna=True) >= 2})
 
 
 def fit_scorecard(
@@ -391,8 +389,12 @@ def fit_tree(
     pre = _encoder(spec)
     Xe = pre.fit_transform(X[spec.names]).astype(float)
     n_cat = len(spec.categorical)
-    if name == "hgb":
+    if name in BOOSTED:
+        # hgb_monotone: each numeric feature's effect follows its documented direction of risk (the
+        # encoder puts the categoricals first; they stay unconstrained)
+        monotone = [0] * n_cat + [spec.direction(c) for c in spec.numeric] if name == "hgb_monotone" else None
         clf = HistGradientBoostingClassifier(
+            monotonic_cst=monotone,
             learning_rate=cfg.get("learning_rate", 0.05),
             max_iter=cfg.get("max_iter", 200),
             max_leaf_nodes=cfg.get("max_leaf_nodes", 15),
@@ -412,7 +414,7 @@ def fit_tree(
             random_state=seed,
         )
     # Missing and unseen categories encode to -1: HGB treats negative category codes as missing.
-    use_val = name == "hgb" and clf.early_stopping and y_val is not None and len(np.unique(y_val)) == 2
+    use_val = name in BOOSTED and clf.early_stopping and y_val is not None and len(np.unique(y_val)) == 2
     if use_val and X_val is not None:
         clf.fit(
             Xe,
@@ -468,7 +470,13 @@ def fit_candidate(
         model.calibrate(X_cal, y_cal, w_cal)
         model.finish(X_fit)
         return model
-    if name in ("decision_tree", "hgb"):
+    if name == "logistic":
+        from ml.logistic import fit_logistic
+
+        return fit_logistic(X_fit, y_fit, spec, cfg, X_cal, y_cal, w_fit, w_cal).calibrate(
+            X_cal, y_cal, w_cal
+        )
+    if name in ("decision_tree", *BOOSTED):
         return fit_tree(
             name,
             X_fit,

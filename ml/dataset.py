@@ -22,10 +22,27 @@ class FeatureSpec:
 
     numeric: tuple[str, ...]
     categorical: tuple[str, ...]
+    # (feature, +1 | -1): a higher value raises (+1) or lowers (-1) the risk; features.yml `risk_direction`
+    directions: tuple[tuple[str, int], ...] = ()
 
     @property
     def names(self) -> list[str]:
         return [*self.numeric, *self.categorical]
+
+    def direction(self, name: str) -> int:
+        """+1, -1, or 0 when the feature's direction of risk is not documented."""
+        return dict(self.directions).get(name, 0)
+
+    def keep(self, names: set[str]) -> FeatureSpec:
+        """The same spec restricted to `names` (order and directions kept)."""
+        return FeatureSpec(
+            numeric=tuple(c for c in self.numeric if c in names),
+            categorical=tuple(c for c in self.categorical if c in names),
+            directions=tuple((c, d) for c, d in self.directions if c in names),
+        )
+
+
+RISK_DIRECTIONS = {"increasing": 1, "decreasing": -1}
 
 
 def feature_spec(config: dict[str, Any] | None = None) -> FeatureSpec:
@@ -36,9 +53,21 @@ def feature_spec(config: dict[str, Any] | None = None) -> FeatureSpec:
         for f in features
         if f.get("model", True) and f["kind"] in ("numeric", "categorical", "flag")
     ]
+    directions = []
+    for f in features:
+        raw = f.get("risk_direction")
+        if raw is None or not f.get("model", True):
+            continue
+        if raw not in RISK_DIRECTIONS or f["kind"] == "categorical":
+            raise ValueError(
+                f"features.yml: {f['name']}: risk_direction must be one of {sorted(RISK_DIRECTIONS)} "
+                f"on a numeric feature, got {raw!r} on a {f['kind']} feature"
+            )
+        directions.append((f["name"], RISK_DIRECTIONS[raw]))
     return FeatureSpec(
         numeric=tuple(name for name, kind in used if kind in ("numeric", "flag")),
         categorical=tuple(name for name, kind in used if kind == "categorical"),
+        directions=tuple(directions),
     )
 
 
@@ -60,6 +89,21 @@ def infer_spec(frame: pd.DataFrame, exclude: list[str]) -> FeatureSpec:
             else:
                 categorical.append(col)
     return FeatureSpec(numeric=tuple(numeric), categorical=tuple(categorical))
+
+
+def infer_directions(X: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, min_abs_rho: float) -> FeatureSpec:
+    """The spec with each numeric feature's direction of risk taken from the data: the sign of its
+    Spearman correlation with the target when |rho| >= min_abs_rho (else unconstrained). For tables
+    brought by a user, which document no direction; documented directions are kept."""
+    known = dict(spec.directions)
+    target = pd.Series(np.asarray(y, dtype=float), index=X.index)
+    for name in spec.numeric:
+        if name in known:
+            continue
+        rho = X[name].rank().corr(target.rank())
+        if np.isfinite(rho) and abs(rho) >= min_abs_rho:
+            known[name] = 1 if rho > 0 else -1
+    return FeatureSpec(spec.numeric, spec.categorical, tuple(sorted(known.items())))
 
 
 def model_matrix(frame: pd.DataFrame, spec: FeatureSpec, columns: list[str] | None = None) -> pd.DataFrame:

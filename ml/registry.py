@@ -173,13 +173,35 @@ def holdout_of(version: str) -> pd.DataFrame:
         return pd.read_parquet(path)
 
 
-def metrics_on(version: str, holdout: pd.DataFrame) -> dict[str, float]:
-    """A version's discrimination and calibration metrics on a holdout frame."""
+def metrics_on(version: str, holdout: pd.DataFrame, rated: pd.DataFrame | None = None) -> dict[str, float]:
+    """A version's discrimination and calibration metrics on a holdout frame (`rated`: its ratings of
+    that frame, when already computed)."""
     from ml.dataset import TARGET
     from ml.evaluate import discrimination
 
-    rated = load_version(version).predict(holdout)
+    rated = load_version(version).predict(holdout) if rated is None else rated
     return discrimination(holdout[TARGET].to_numpy(), rated["pd_12m"].to_numpy())
+
+
+def grade_calibration_on(
+    holdout: pd.DataFrame, rated: pd.DataFrame, config: dict[str, Any] | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Jeffreys test per grade of a version's ratings of a holdout, and the failures that refuse it
+    (config/model.yml gate.grade_calibration)."""
+    from ml.dataset import TARGET
+    from ml.scale import load_master_scale
+    from ml.validation import calibration_failures, grade_calibration_tests
+
+    cfg = (config or load_config("model"))["gate"].get("grade_calibration", {})
+    tests = grade_calibration_tests(
+        holdout[TARGET].to_numpy(),
+        rated["pd_12m"].to_numpy(),
+        rated["rating_grade"].astype(str).to_numpy(),
+        load_master_scale(),
+        alpha=float(cfg.get("alpha", 0.01)),
+        min_observations=int(cfg.get("min_observations", 100)),
+    )
+    return tests, calibration_failures(tests, bool(cfg.get("refuse_overestimates", False)))
 
 
 def minimum_bar_failures(version: str, config: dict[str, Any] | None = None) -> list[str]:
@@ -207,12 +229,15 @@ def minimum_bar_failures(version: str, config: dict[str, Any] | None = None) -> 
 def gate(
     challenger: str, champion: str | None = None, config: dict[str, Any] | None = None
 ) -> PromotionDecision:
-    """Challenger vs champion on the challenger's holdout: AUC, PSI and calibration bounds."""
-    cfg = (config or load_config("model"))["gate"]
+    """Challenger vs champion on the challenger's holdout: AUC, PSI, overall calibration bounds and the
+    calibration of every grade with enough rows (Jeffreys test; the refusal names the grade)."""
+    full = config or load_config("model")
+    cfg = full["gate"]
     challenger = str(challenger)
     champion = champion or alias_version(CHAMPION)
     holdout = holdout_of(challenger)
-    mine = metrics_on(challenger, holdout)
+    rated = load_version(challenger).predict(holdout)
+    mine = metrics_on(challenger, holdout, rated)
     psi = float(version_tags(challenger).get("psi", "inf"))
     failures = []
     metrics = {"challenger_auc": mine["auc"], "psi": psi, "calibration_ratio": mine["calibration_ratio"]}
@@ -233,6 +258,14 @@ def gate(
         by = lo - ratio if ratio < lo else ratio - hi
         failures.append(
             f"calibration ratio (mean PD / default rate) {ratio:.3f} outside [{lo}, {hi}] (by {by:.3f})"
+        )
+    tests, grade_failures = grade_calibration_on(holdout, rated, full)
+    failures += grade_failures
+    metrics["grades_judged"] = float(sum(t["judged"] for t in tests))
+    metrics["grades_failing_calibration"] = float(len(grade_failures))
+    if tests:
+        metrics["min_grade_calibration_p"] = (
+            min(t["p_value"] for t in tests if t["judged"]) if any(t["judged"] for t in tests) else 1.0
         )
     return PromotionDecision(challenger, not failures, failures, metrics)
 

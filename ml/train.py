@@ -28,8 +28,9 @@ from common.config import load_config
 from common.paths import REPO_ROOT, state_dir
 from ml import dataset
 from ml.candidates import CANDIDATES, CreditModel, ScorecardModel, fit_candidate
-from ml.evaluate import evaluate, flat_metrics, information_values, model_card, save_plots
+from ml.evaluate import evaluate, flat_metrics, information_values, model_card, save_plots, to_json
 from ml.scale import load_master_scale, score_for_pd
+from ml.validation import findings, report_markdown, validation_report
 
 PIP_REQUIREMENTS_PACKAGES = ("scikit-learn", "optbinning", "pandas", "numpy", "scipy", "mlflow", "pyyaml")
 
@@ -190,12 +191,44 @@ def fit_candidate_file(dataset_path: str, name: str) -> str:
 # --- step 3: evaluation and selection -------------------------------------------------------------
 
 
-def choose(holdout_auc: dict[str, float], tolerance: float) -> str:
-    """Best out-of-time AUC; the scorecard wins when it is within `tolerance` of the best."""
-    best = max(holdout_auc, key=lambda name: holdout_auc[name])
-    if "scorecard" in holdout_auc and holdout_auc["scorecard"] >= holdout_auc[best] - tolerance:
-        return "scorecard"
+def choose(scores: dict[str, float], tolerance: float, preferred: str | None = "scorecard") -> str:
+    """Best selection score; the `preferred` candidate (config/model.yml `selection.preferred`, the
+    explainable scorecard) wins when its score is within `tolerance` of the best."""
+    best = max(scores, key=lambda name: scores[name])
+    if preferred and preferred in scores and scores[preferred] >= scores[best] - tolerance:
+        return preferred
     return best
+
+
+def auc_by_date(
+    y: np.ndarray, p: np.ndarray, dates: Any, weights: np.ndarray | None = None
+) -> dict[str, float]:
+    """Out-of-time AUC per snapshot date (dates with both classes only)."""
+    from sklearn.metrics import roc_auc_score
+
+    frame = pd.DataFrame({"y": np.asarray(y, dtype=int), "p": p, "d": pd.to_datetime(dates)})
+    frame["w"] = 1.0 if weights is None else np.asarray(weights, dtype=float)
+    out = {}
+    for day, part in frame.groupby("d"):
+        if part["y"].nunique() == 2:
+            out[f"{day:%Y-%m-%d}"] = float(roc_auc_score(part["y"], part["p"], sample_weight=part["w"]))
+    return out
+
+
+def selection_score(auc: float, aucs_by_date: dict[str, float], penalty: float) -> float:
+    """Out-of-time AUC minus `penalty` x the standard deviation of the AUC across snapshot dates."""
+    spread = float(np.std(list(aucs_by_date.values()))) if len(aucs_by_date) >= 2 else 0.0
+    return auc - penalty * spread
+
+
+def selection_settings(cfg: dict[str, Any]) -> tuple[float, float, str | None]:
+    """(stability penalty, preference tolerance, preferred candidate) from config/model.yml `selection`."""
+    sel = cfg["selection"]
+    return (
+        float(sel.get("stability_penalty", 0.0)),
+        float(sel["scorecard_tolerance"]),
+        sel.get("preferred", "scorecard"),
+    )
 
 
 def _log_candidate(
@@ -215,6 +248,7 @@ def _log_candidate(
     t0 = time.perf_counter()
     pd_fit, pd_hold = model.predict_pd(X_fit), model.predict_pd(X_hold)
     result = evaluate(y_fit, pd_fit, y_hold, pd_hold, scale, w_fit, w_hold)
+    result["auc_by_date"] = auc_by_date(y_hold, pd_hold, split.holdout["as_of_date"], w_hold)
     with mlflow.start_run(run_name=name, nested=True) as run:
         mlflow.log_params(
             {
@@ -225,6 +259,9 @@ def _log_candidate(
             }
         )
         mlflow.log_metrics(flat_metrics(result))
+        mlflow.log_metric(
+            "holdout_auc_std_by_date", float(np.std(list(result["auc_by_date"].values()) or [0]))
+        )
         mlflow.log_metric("predict_seconds", time.perf_counter() - t0)
         folder = tmp / name
         save_plots(
@@ -242,6 +279,61 @@ def _log_candidate(
         mlflow.log_artifacts(str(folder), artifact_path="evaluation")
         result["run_id"] = run.info.run_id
     return result
+
+
+def validate_chosen(
+    model: CreditModel,
+    split: dataset.Split,
+    spec: dataset.FeatureSpec,
+    X_fit: pd.DataFrame,
+    X_hold: pd.DataFrame,
+    scale,
+    cfg: dict[str, Any],
+) -> dict[str, Any]:
+    """The validation report (ml.validation) of the chosen candidate on its out-of-time split."""
+    X_cal = dataset.model_matrix(split.calibration, spec)
+    slices = {
+        name: (
+            part[dataset.TARGET].to_numpy(),
+            model.predict_pd(X),
+            dataset.row_weights(part),
+        )
+        for name, part, X in (
+            ("fit", split.fit, X_fit),
+            ("calibration", split.calibration, X_cal),
+            ("out_of_time", split.holdout, X_hold),
+        )
+    }
+    used = [c for c in model.input_features if c in X_fit.columns]
+    return validation_report(
+        slices=slices,
+        features={"fit": split.fit[used], "out_of_time": split.holdout[used]},
+        keys_oot=split.holdout,
+        scale=scale,
+        cfg=cfg.get("validation", {}),
+        numeric=set(spec.numeric),
+    )
+
+
+def validation_metrics(report: dict[str, Any]) -> dict[str, float]:
+    """MLflow metrics of the validation report: per-slice discrimination, stability, concentration."""
+    out = {
+        f"validation_{s}_{k}": float(v)
+        for s, m in report["discrimination"].items()
+        for k, v in m.items()
+        if k in ("auc", "gini", "ks") and np.isfinite(v)
+    }
+    out["validation_grade_psi"] = report["grade_psi"]
+    out["validation_max_csi"] = max(report["csi"].values(), default=0.0)
+    out["validation_max_grade_share"] = max(
+        report["concentration"]["shares_out_of_time"].values(), default=0.0
+    )
+    out["validation_grades_failing_calibration"] = float(
+        sum(t["verdict"] == "underestimates" for t in report["calibration_by_grade"])
+    )
+    if report["grade_migration"]:
+        out["validation_same_grade_share"] = report["grade_migration"]["same_grade"]
+    return out
 
 
 def evaluate_candidates(
@@ -266,7 +358,11 @@ def evaluate_candidates(
             for name, m in models.items()
         }
         aucs = {name: r["holdout"]["auc"] for name, r in results.items()}
-        chosen = choose(aucs, float(cfg["selection"]["scorecard_tolerance"]))
+        penalty, tolerance, preferred = selection_settings(cfg)
+        scores = {
+            n: selection_score(r["holdout"]["auc"], r["auc_by_date"], penalty) for n, r in results.items()
+        }
+        chosen = choose(scores, tolerance, preferred)
         ivs = information_values(
             X_fit,
             split.fit[dataset.TARGET].to_numpy(),
@@ -274,8 +370,9 @@ def evaluate_candidates(
             list(spec.categorical),
             weights=dataset.row_weights(split.fit),
         )
-        del X_fit
         res = results[chosen]
+        validation = validate_chosen(models[chosen], split, spec, X_fit, X_hold, scale, cfg)
+        del X_fit
         window = split.window()
         mlflow.log_params(
             {
@@ -290,6 +387,8 @@ def evaluate_candidates(
         mlflow.log_metrics(flat_metrics(res))
         mlflow.log_metrics({f"iv_{k}": v for k, v in ivs.items()})
         mlflow.log_metrics({f"candidate_auc_{k}": v for k, v in aucs.items()})
+        mlflow.log_metrics({f"candidate_selection_score_{k}": v for k, v in scores.items()})
+        mlflow.log_metrics(validation_metrics(validation))
         chosen_model = models[chosen]
         features = chosen_model.selected if isinstance(chosen_model, ScorecardModel) else spec.names
         card = model_card(
@@ -305,7 +404,12 @@ def evaluate_candidates(
             sampling=sampling.get("slices"),
             scorecard_table=chosen_model.table() if isinstance(chosen_model, ScorecardModel) else None,
         )
+        card += "\n" + report_markdown(validation, f"{cfg['model_name']} ({chosen})")
         mlflow.log_text(card, "model_card.md")
+        mlflow.log_text(
+            report_markdown(validation, f"{cfg['model_name']} ({chosen})"), "validation_report.md"
+        )
+        mlflow.log_text(to_json(validation), "validation.json")
         mlflow.log_artifacts(str(Path(tmp) / chosen), artifact_path="evaluation")
         holdout_path = Path(tmp) / "holdout.parquet"
         split.holdout.to_parquet(holdout_path, index=False)
@@ -322,6 +426,8 @@ def evaluate_candidates(
             "psi": res["psi"],
             "train_grade_distribution": res["train_grade_distribution"],
             "candidate_auc": aucs,
+            "selection_score": scores,
+            "validation_findings": findings(validation),
             "sampling": sampling_params(sampling),
         }
         summary_path = Path(dataset_path).parent / "evaluation.json"
@@ -383,6 +489,8 @@ def register_chosen(evaluation: dict[str, Any]) -> dict[str, Any]:
         "train_grade_distribution": json.dumps(summary["train_grade_distribution"]),
         "run_id": evaluation["run_id"],
         "model_card": f"runs:/{evaluation['run_id']}/model_card.md",
+        "validation_report": f"runs:/{evaluation['run_id']}/validation_report.md",
+        "validation_findings": json.dumps(summary.get("validation_findings", []))[:4000],
     }
     registry.tag_version(version, tags)
     return {
@@ -457,9 +565,15 @@ def run_byo(
         cal[rng.choice(idx, size=max(1, len(idx) // 5), replace=False)] = True
     X = dataset.model_matrix(train, spec)
     Xv = dataset.model_matrix(valid, spec)
+    cfg = load_config("model")
+    # No documented direction of risk in a user table: the monotone candidate takes the sign of each
+    # feature's rank correlation with the target on the fitting part, where it is clear.
+    min_rho = float(cfg["candidates"].get("hgb_monotone", {}).get("min_abs_correlation", 0.05))
+    spec = dataset.infer_directions(X[~cal], y[~cal], spec, min_rho)
     yv = pd.to_numeric(valid[target], errors="coerce").fillna(0).astype(int).to_numpy()
-    cfg, scaling = load_config("model"), load_config("rating_scale")["score_scaling"]
+    scaling = load_config("rating_scale")["score_scaling"]
     configure_mlflow(f"{cfg.get('experiment', 'crm_credit_pd')}_byo")
+    selection: dict[str, float] = {}
     results, models = {}, {}
     with mlflow.start_run(run_name=f"byo-{Path(train_file).stem}") as run:
         mlflow.log_params(
@@ -469,6 +583,7 @@ def run_byo(
                 "target": target,
                 "numeric": len(spec.numeric),
                 "categorical": len(spec.categorical),
+                "risk_directions": json.dumps(dict(spec.directions))[:500],
             }
         )
         for name in enabled_candidates(cfg):
@@ -478,11 +593,12 @@ def run_byo(
                 mlflow.log_param(f"skipped_{name}", str(exc)[:250])
                 continue
             models[name] = model
+            # chosen on the calibration part of train: the valid table stays an untouched holdout
+            selection[name] = discrimination(y[cal], model.predict_pd(X[cal]))["auc"]
             results[name] = discrimination(yv, model.predict_pd(Xv))
             mlflow.log_metrics({f"{name}_{k}": v for k, v in results[name].items() if np.isfinite(v)})
-        chosen = choose(
-            {n: r["auc"] for n, r in results.items()}, float(cfg["selection"]["scorecard_tolerance"])
-        )
+        _, tolerance, preferred = selection_settings(cfg)  # no snapshot dates: no stability penalty
+        chosen = choose(selection, tolerance, preferred)
         pd_valid = models[chosen].predict_pd(Xv)
         metrics: dict[str, Any] = {k: results[chosen][k] for k in ("auc", "gini", "ks", "brier")}
         metrics.update(
@@ -490,6 +606,7 @@ def run_byo(
                 "chosen_model": chosen,
                 "run_id": run.info.run_id,
                 "candidates": {n: r["auc"] for n, r in results.items()},
+                "selection_auc": selection,
             }
         )
         mlflow.log_param("chosen", chosen)
