@@ -5,8 +5,10 @@ Every day, for the data interval `[D, D+1)`: extract CRM and finance changes int
 batch, build the point-in-time feature snapshot for `D` with dbt, gate it, check that a `@champion` model
 exists (models come only from `credit_model_training`: without one the run fails and says so), score
 every active customer and publish ratings, credit decisions, early warnings and monitoring to the
-`ratings` schema, then e-mail the day's new critical warnings. On a day a snapshot's default horizon
-ends, the Asset `customer_default_labels` is updated, which schedules `credit_model_training`.
+`ratings` schema, then e-mail the day's new critical warnings, and last score the `@challenger` model
+in shadow (`model_shadow.scores`, never published) for the champion-challenger view. On a day a
+snapshot's default horizon ends, the Asset `customer_default_labels` is updated, which schedules
+`credit_model_training`.
 
 Each task is idempotent for its interval: a rerun replaces the same rows. A failed critical quality
 gate stops the run before scoring. Logic lives in `pipeline/daily.py`; this file only wires it.
@@ -116,6 +118,12 @@ def crm_credit_risk_daily():
 
         return daily.alert(daily.as_of_date(data_interval_end), run_id)
 
+    @task
+    def shadow_score_challenger(data_interval_end=None, run_id=None) -> dict:
+        from pipeline import daily
+
+        return daily.shadow(daily.as_of_date(data_interval_end), run_id)
+
     features_gated = gate_features()
     chain(
         prepare_warehouse(),
@@ -127,6 +135,7 @@ def crm_credit_risk_daily():
         check_champion(),
         score_and_publish(),
         alert_critical_warnings(),
+        shadow_score_challenger(),
     )
     features_gated >> announce_matured_labels()
 

@@ -1,4 +1,5 @@
-"""Model-owner CLI: python -m ml.cli models list | compare A B | promote VERSION --reason TEXT | rollback.
+"""Model-owner CLI: python -m ml.cli models list | compare A B | promote VERSION --reason TEXT | rollback
+| shadow (champion vs the shadow-scored challenger on live data, once labels mature).
 
 Every alias move records who (CRM_RISK_USER or the login name), when and why as version tags.
 """
@@ -90,6 +91,21 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_shadow(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from ml.champion_challenger import format_table, paired_rows, pending, side_by_side
+    from ml.tracking import model_name
+
+    since = date.fromisoformat(args.since) if args.since else None
+    until = date.fromisoformat(args.until) if args.until else None
+    pairs = side_by_side(paired_rows(model_name(), since, until))
+    print(format_table(pairs, pending(model_name())))
+    if args.json:
+        print(json.dumps(pairs, default=str))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ml.cli", description=__doc__)
     sub = p.add_subparsers(dest="group", required=True)
@@ -113,6 +129,13 @@ def parser() -> argparse.ArgumentParser:
     rb = models.add_parser("rollback", help="restore the previous @champion")
     rb.add_argument("--reason", default="rollback by model owner")
     rb.set_defaults(fn=cmd_rollback)
+    sh = models.add_parser(
+        "shadow", help="realised performance of @champion and the shadow-scored @challenger, side by side"
+    )
+    sh.add_argument("--since", help="first rated date (YYYY-MM-DD) to include")
+    sh.add_argument("--until", help="last rated date (YYYY-MM-DD) to include")
+    sh.add_argument("--json", action="store_true")
+    sh.set_defaults(fn=cmd_shadow)
     return p
 
 

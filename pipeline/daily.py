@@ -186,6 +186,17 @@ def score(day: date, run_id: str) -> dict:
     return result
 
 
+def shadow(day: date, run_id: str) -> dict:
+    """Score the snapshot with @challenger in shadow (model_shadow.scores; never published to BI)."""
+    from ratings.shadow import score_challenger
+
+    with recorded(run_id, DAG_ID, "shadow_score_challenger", day) as rec:
+        result = score_challenger(day, run_id)
+        rec.rows = result.rows
+        rec.detail = result.to_dict()
+    return result.to_dict()
+
+
 def _smtp_configured(conn_id: str) -> bool:
     import os
 
