@@ -145,3 +145,53 @@ def test_gate_names_psi_and_calibration_failures_with_their_margins(store):
     text = result.message()
     assert "psi" in text and "over by" in text
     assert "calibration ratio" in text and "outside [5.0, 6.0]" in text
+
+
+def _artifact(run_id: str, path: str) -> str:
+    import tempfile
+
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, dst_path=tmp)
+        return Path(local).read_text()
+
+
+def test_every_version_carries_a_validation_report_in_its_model_card(store):
+    first = store["first"]
+    tags = registry.version_tags(first["version"])
+    assert tags["validation_report"].endswith("validation_report.md")
+    card = _artifact(first["run_id"], "model_card.md")
+    assert "## Validation report" in card and "Jeffreys" in card and "### Concentration" in card
+    report = json.loads(_artifact(first["run_id"], "validation.json"))
+    assert set(report["discrimination"]) == {"fit", "calibration", "out_of_time"}
+    for figures in report["discrimination"].values():
+        assert 0.5 < figures["auc"] <= 1 and figures["gini"] == pytest.approx(2 * figures["auc"] - 1)
+    holdout_rows = report["discrimination"]["out_of_time"]["rows"]
+    grades = report["calibration_by_grade"]
+    assert sum(g["n"] for g in grades) == holdout_rows and all(0 <= g["p_value"] <= 1 for g in grades)
+    assert set(report["csi"]) == set(json.loads(tags["features"]))
+    assert sum(report["concentration"]["shares_out_of_time"].values()) == pytest.approx(1.0)
+    assert report["grade_migration"]["customers"] > 0
+
+
+def test_gate_refuses_a_challenger_that_understates_one_grade_and_names_it(store):
+    from ml.dataset import TARGET, out_of_time_split
+
+    frame, first = store["frame"], store["first"]["version"]
+    holdout = out_of_time_split(frame).holdout
+    rated = registry.load_version(first).predict(holdout)
+    counts = rated[rated["pd_12m"] < 0.05]["rating_grade"].value_counts()
+    grade = str(counts.index[0])
+    assert counts.iloc[0] >= 100, counts
+    # the same data, but the latest snapshots realise many more defaults in that one grade
+    victims = holdout[(rated["rating_grade"] == grade).to_numpy() & (holdout[TARGET] == 0).to_numpy()]
+    victims = victims.sample(max(12, len(victims) // 8), random_state=0)[["customer_id", "as_of_date"]]
+    worse = frame.merge(victims.assign(hit=1), on=["customer_id", "as_of_date"], how="left")
+    worse.loc[worse["hit"] == 1, TARGET] = 1
+    out = train_and_register(frame=worse.drop(columns="hit"))
+    assert out["gate"]["status"] == "refused", out["gate"]
+    named = [f for f in out["gate"]["failures"] if f.startswith(f"grade {grade} fails calibration")]
+    assert named and "Jeffreys p" in named[0] and "mean PD" in named[0], out["gate"]["failures"]
+    refused = _cli(store, "promote", out["version"], "--reason", "try it anyway")
+    assert refused.returncode == 2 and f"grade {grade} fails calibration" in refused.stderr
