@@ -57,6 +57,11 @@ def _name() -> str:
     return model_name()
 
 
+def registered_model_name() -> str:
+    """The registered model's name (config/model.yml model_name): what scoring records beside a version."""
+    return _name()
+
+
 def who() -> str:
     return os.environ.get("CRM_RISK_USER") or getpass.getuser()
 

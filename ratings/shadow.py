@@ -16,7 +16,6 @@ from typing import Any
 from common.config import load_config
 from common.warehouse import WAREHOUSE, connection_url, copy_rows, transaction
 from ml import registry
-from ml.tracking import model_name
 from ratings.queries import queries
 from ratings.scoring import DEFAULT_CHUNK_SIZE, read_snapshot
 
@@ -82,7 +81,7 @@ def score_challenger(
         )
     url = url or connection_url(WAREHOUSE)
     model = registry.load_version(version)
-    name, scored_at, rows = model_name(), datetime.now(UTC), 0
+    name, scored_at, rows = registry.registered_model_name(), datetime.now(UTC), 0
     with transaction(url) as cur:
         params = {"d": as_of_date, "model_name": name, "model_version": version}
         cur.execute(queries("shadow")["clear_version_date"], params)

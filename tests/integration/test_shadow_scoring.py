@@ -21,9 +21,9 @@ from ml.evaluate import discrimination
 from ml.registry import load_champion
 from ratings.publish import score_and_publish
 from ratings.shadow import score_challenger
+from tests.helpers.contract_model import MODEL_NAME, register_contract_model, synthetic_features
 from tests.helpers.ratings import load_features
 from tests.helpers.sql import fetch
-from tests.integration.test_ratings_publish import MODEL_NAME, register_contract_model, synthetic_features
 
 D1, D2 = date(2025, 3, 31), date(2025, 4, 30)
 N = 400
