@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from common.config import load_config
-from common.warehouse import WAREHOUSE, column_names, connection_url, transaction
+from common.warehouse import WAREHOUSE, column_names, connection_url, one_row, transaction
 from ml.evaluate import discrimination
 
 PAIRED_SQL = """
@@ -60,7 +60,7 @@ def paired_rows(
     """One row per shadow-scored customer and date with a matured label: both PDs and the outcome."""
     with transaction(url or connection_url(WAREHOUSE)) as cur:
         cur.execute("select to_regclass('marts.customer_default_labels') is not null")
-        if not cur.fetchone()[0]:
+        if not one_row(cur)[0]:
             return pd.DataFrame(columns=["as_of_date", "challenger_version", "champion_version"])
         cur.execute(PAIRED_SQL, {"name": name, "since": since, "until": until})
         return pd.DataFrame(cur.fetchall(), columns=column_names(cur))
@@ -70,7 +70,7 @@ def pending(name: str, url: str | None = None) -> pd.DataFrame:
     """Shadow rows per challenger version still waiting for their labels."""
     with transaction(url or connection_url(WAREHOUSE)) as cur:
         cur.execute("select to_regclass('marts.customer_default_labels') is not null")
-        if not cur.fetchone()[0]:
+        if not one_row(cur)[0]:
             cur.execute(
                 "select model_version, count(*) as rows, count(distinct as_of_date) as dates, "
                 "min(as_of_date) as first_date, max(as_of_date) as last_date from model_shadow.scores "
@@ -89,7 +89,7 @@ def side_by_side(rows: pd.DataFrame, min_rows: int | None = None) -> list[dict[s
     """
     if min_rows is None:
         min_rows = int(load_config("model").get("shadow", {}).get("min_labelled_rows", 100))
-    out = []
+    out: list[dict[str, Any]] = []
     if rows.empty:
         return out
     for (chal, champ), part in rows.groupby(["challenger_version", "champion_version"], sort=True):

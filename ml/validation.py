@@ -13,6 +13,7 @@ section of the model card). `grade_calibration_tests` is shared with the promoti
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -141,7 +142,7 @@ def grade_migration(keys: pd.DataFrame, grades: np.ndarray, scale: MasterScale) 
 
 def validation_report(
     *,
-    slices: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]],
+    slices: Mapping[str, tuple[Any, np.ndarray, np.ndarray | None]],
     features: dict[str, pd.DataFrame],
     keys_oot: pd.DataFrame,
     scale: MasterScale,
