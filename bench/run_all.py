@@ -42,6 +42,7 @@ def _stages(customers: int) -> dict[str, list[str]]:
         "scoring + publish ratings": ["-m", "bench.bench_scoring", "--customers", str(customers)],
         "quality gate on a feature snapshot": ["-m", "bench.bench_gx", "--customers", str(customers)],
         "load vs bare COPY (both baselines)": ["-m", "bench.bench_ingest", "--customers", str(small)],
+        "trainer vs peer libraries on public credit data": ["-m", "bench.bench_peers"],
     }
 
 
@@ -118,6 +119,13 @@ def goals(rows: list[dict]) -> list[tuple[str, str, bool | None]]:
                     f"pandas/dbt time {t}, memory {m}", t > 1 and (m or 0) > 1))
     else:
         out.append(("feature build faster and leaner than plain pandas", "not measured", None))
+    peers = next((f for name, f in figures.items() if name.startswith("trainer vs peer")), {})
+    measured = ", ".join(
+        f"{d}: {r['mean_auc']['trainer']:.4f} vs {r['best_peer']} {r['mean_auc'][r['best_peer']]:.4f}"
+        for d, r in peers.get("datasets", {}).items()
+    )
+    out.append(("trainer's mean AUC at least the best peer library's on every public dataset",
+                measured or "not measured", peers.get("goal_met") if peers else None))
     return out
 
 

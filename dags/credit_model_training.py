@@ -15,7 +15,8 @@ from pipeline.operations import CREDIT_MODEL, FEATURE_SNAPSHOT, LABELLED_SNAPSHO
 DOC = """
 ### Credit model training
 
-Trains the candidates of `config/model.yml` (WoE scorecard, decision tree, gradient boosting) on
+Trains the candidates of `config/model.yml` (WoE scorecard, logistic regression, decision tree, gradient
+boosting, monotone gradient boosting) on
 `marts.customer_features` joined to the mature `marts.customer_default_labels`, with the latest
 snapshots as an out-of-time holdout. Every candidate is logged to the MLflow experiment
 `crm_credit_pd`; the chosen one is registered as a new version of `crm_credit_pd`.

@@ -1,7 +1,7 @@
 """The plain logistic regression candidate: standardised splines (or slopes) and one-hot categories.
 
 A model-risk reviewer's benchmark: no binning choices to defend, every effect a smooth curve. Each
-numeric feature becomes cubic B-splines on quantile knots of the fitting slice (values beyond the end
+numeric feature becomes a standardised slope or cubic B-splines on quantile knots of the fitting slice (values beyond the end
 knots take the end value), standardised, plus a missing indicator when the fitting slice has missing
 values; each categorical feature is one-hot, rare levels pooled. The L2 strength is chosen by the
 (weighted) log-loss on the calibration slice, never on the holdout.
@@ -129,27 +129,34 @@ def fit_logistic(
     sample_weight: np.ndarray | None = None,
     sample_weight_val: np.ndarray | None = None,
 ) -> LogisticModel:
-    """Fit the design on the fitting slice; pick C by the calibration slice's log-loss; refit nothing."""
+    """Fit the design on the fitting slice; pick the numeric design (config `numeric: auto` tries slopes
+    and splines) and C by the calibration slice's log-loss."""
     spec = binnable(X, spec)
     if not spec.names:
         raise ValueError("no feature with two distinct values: nothing for a logistic regression to use")
-    pre = design_transformer(X, spec, cfg)
-    Z = np.asarray(pre.fit_transform(X[spec.names]), dtype=float)
-    Zv = np.asarray(pre.transform(X_val[spec.names]), dtype=float)
     grid = cfg.get("C", [1.0])
     grid = grid if isinstance(grid, list) else [grid]
-    best: tuple[float, Any] | None = None
-    for C in grid:
-        lr = LogisticRegression(C=float(C), max_iter=int(cfg.get("max_iter", 2000)))
-        lr.fit(Z, y, sample_weight=sample_weight)
-        if len(np.unique(y_val)) < 2 or len(grid) == 1:
-            best = (0.0, lr)
+    mode = cfg.get("numeric", "auto")
+    designs = ["linear", "spline"] if mode == "auto" else [mode]
+    judge = len(np.unique(y_val)) == 2 and len(grid) * len(designs) > 1
+    best: tuple[float, Any, Any, np.ndarray, str] | None = None
+    for design in designs:
+        pre = design_transformer(X, spec, {**cfg, "numeric": design})
+        Z = np.asarray(pre.fit_transform(X[spec.names]), dtype=float)
+        Zv = np.asarray(pre.transform(X_val[spec.names]), dtype=float) if judge else Z
+        for C in grid:
+            lr = LogisticRegression(C=float(C), max_iter=int(cfg.get("max_iter", 2000)))
+            lr.fit(Z, y, sample_weight=sample_weight)
+            if not judge:
+                best = (0.0, lr, pre, Z, design)
+                break
+            loss = log_loss(y_val, lr.predict_proba(Zv)[:, 1], sample_weight=sample_weight_val, labels=[0, 1])
+            if best is None or loss < best[0]:
+                best = (loss, lr, pre, Z, design)
+        if not judge:
             break
-        loss = log_loss(y_val, lr.predict_proba(Zv)[:, 1], sample_weight=sample_weight_val, labels=[0, 1])
-        if best is None or loss < best[0]:
-            best = (loss, lr)
     assert best is not None
-    lr = best[1]
+    _, lr, pre, Z, design = best
     mean = np.average(Z, axis=0, weights=sample_weight)
     return LogisticModel(
         name="logistic",
@@ -158,5 +165,5 @@ def fit_logistic(
         lr=lr,
         groups=_feature_groups(pre, spec.names),
         mean_design=mean,
-        params={**cfg, "C_chosen": float(lr.C)},
+        params={**cfg, "C_chosen": float(lr.C), "numeric_chosen": design},
     )

@@ -27,7 +27,7 @@ import pandas as pd
 from common.config import load_config
 from common.paths import REPO_ROOT, state_dir
 from ml import dataset
-from ml.candidates import CANDIDATES, CreditModel, ScorecardModel, fit_candidate
+from ml.candidates import BOOSTED, CANDIDATES, CreditModel, ScorecardModel, TreeModel, fit_candidate
 from ml.evaluate import evaluate, flat_metrics, information_values, model_card, save_plots, to_json
 from ml.scale import load_master_scale, score_for_pd
 from ml.validation import findings, report_markdown, validation_report
@@ -530,6 +530,49 @@ def read_table(path: str) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
+def stratified_folds(y: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """Fold number (0..k-1) per row, each fold with the same share of defaults; k=1 gives a fifth in
+    fold 0 (the calibration part) and the rest in fold 1, which is then not used for selection."""
+    rng = np.random.default_rng(seed)
+    folds = np.zeros(len(y), dtype=int)
+    for cls in (0, 1):
+        idx = rng.permutation(np.flatnonzero(y == cls))
+        folds[idx] = np.arange(len(idx)) % max(k, 5) if k == 1 else np.arange(len(idx)) % k
+    if k == 1:
+        folds = np.where(folds == 0, 0, -1)  # only fold 0 exists: selection on it alone
+    return folds
+
+
+def refit_on_all(
+    name: str,
+    first: CreditModel,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    X_cal: pd.DataFrame,
+    y_cal: np.ndarray,
+    spec: dataset.FeatureSpec,
+    cfg: dict[str, Any],
+    scaling: dict[str, Any],
+) -> CreditModel:
+    """The chosen candidate refitted on the whole train table with the settings chosen on the split
+    (the L2 strength, the boosting rounds early stopping found), keeping the Platt map fitted on the
+    held-out calibration part: a table without a time axis has no rows to spare, and the map learnt
+    out of sample transfers to a refit of the same form with the same settings."""
+    import copy
+
+    frozen = copy.deepcopy(cfg)
+    settings = frozen["candidates"][name]
+    if name == "logistic":
+        settings.update(C=[first.params["C_chosen"]], numeric=first.params["numeric_chosen"])
+    if isinstance(first, TreeModel) and name in BOOSTED:
+        settings.update(max_iter=int(first.clf.n_iter_), early_stopping=False)
+    model = fit_candidate(name, X, y, X_cal, y_cal, spec, frozen, scaling)
+    model.calibration = first.calibration
+    if isinstance(model, ScorecardModel):
+        model.finish(X)  # best points depend on the calibration's slope
+    return model
+
+
 def run_byo(
     train_file: str,
     valid_file: str,
@@ -557,15 +600,13 @@ def run_byo(
         raise SystemExit(f"target {target!r} must be 0/1")
     train = train[y.notna()].reset_index(drop=True)
     y = y[y.notna()].astype(int).to_numpy()
-    rng = np.random.default_rng(seed)
-    # No time axis in a user table: calibrate on a stratified 20% of train, never on valid.
-    cal = np.zeros(len(train), dtype=bool)
-    for cls in (0, 1):
-        idx = np.flatnonzero(y == cls)
-        cal[rng.choice(idx, size=max(1, len(idx) // 5), replace=False)] = True
+    cfg = load_config("model")
+    # No time axis in a user table: stratified folds of train (never valid). Fold 0 (a fifth) calibrates
+    # the models kept; every fold in turn scores the candidates for the selection.
+    folds = stratified_folds(y, int(cfg.get("byo", {}).get("selection_folds", 5)), seed)
+    cal = folds == 0
     X = dataset.model_matrix(train, spec)
     Xv = dataset.model_matrix(valid, spec)
-    cfg = load_config("model")
     # No documented direction of risk in a user table: the monotone candidate takes the sign of each
     # feature's rank correlation with the target on the fitting part, where it is clear.
     min_rho = float(cfg["candidates"].get("hgb_monotone", {}).get("min_abs_correlation", 0.05))
@@ -574,6 +615,7 @@ def run_byo(
     scaling = load_config("rating_scale")["score_scaling"]
     configure_mlflow(f"{cfg.get('experiment', 'crm_credit_pd')}_byo")
     selection: dict[str, float] = {}
+    penalty, tolerance, preferred = selection_settings(cfg)  # the spread is across folds here
     results, models = {}, {}
     with mlflow.start_run(run_name=f"byo-{Path(train_file).stem}") as run:
         mlflow.log_params(
@@ -589,16 +631,25 @@ def run_byo(
         for name in enabled_candidates(cfg):
             try:
                 model = fit_candidate(name, X[~cal], y[~cal], X[cal], y[cal], spec, cfg, scaling)
+                # chosen on folds of train: the valid table stays an untouched holdout
+                fold_auc = {"0": discrimination(y[cal], model.predict_pd(X[cal]))["auc"]}
+                for k in range(1, int(folds.max()) + 1):
+                    part = folds == k
+                    other = fit_candidate(name, X[~part], y[~part], X[part], y[part], spec, cfg, scaling)
+                    fold_auc[str(k)] = discrimination(y[part], other.predict_pd(X[part]))["auc"]
             except ValueError as exc:  # e.g. no feature passes the scorecard's IV selection
                 mlflow.log_param(f"skipped_{name}", str(exc)[:250])
                 continue
             models[name] = model
-            # chosen on the calibration part of train: the valid table stays an untouched holdout
-            selection[name] = discrimination(y[cal], model.predict_pd(X[cal]))["auc"]
+            selection[name] = selection_score(float(np.mean(list(fold_auc.values()))), fold_auc, penalty)
+            mlflow.log_metric(f"{name}_selection_score", selection[name])
             results[name] = discrimination(yv, model.predict_pd(Xv))
             mlflow.log_metrics({f"{name}_{k}": v for k, v in results[name].items() if np.isfinite(v)})
-        _, tolerance, preferred = selection_settings(cfg)  # no snapshot dates: no stability penalty
         chosen = choose(selection, tolerance, preferred)
+        if cfg.get("byo", {}).get("refit_on_all", True):
+            models[chosen] = refit_on_all(chosen, models[chosen], X, y, X[cal], y[cal], spec, cfg, scaling)
+            results[chosen] = discrimination(yv, models[chosen].predict_pd(Xv))
+            mlflow.log_param("refit_on_all", True)
         pd_valid = models[chosen].predict_pd(Xv)
         metrics: dict[str, Any] = {k: results[chosen][k] for k in ("auc", "gini", "ks", "brier")}
         metrics.update(

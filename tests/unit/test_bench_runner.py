@@ -20,3 +20,12 @@ def test_peak_rss_measures_the_child_process_tree(tmp_path):
     exit_code, peak = run_all._peak_rss(proc)
     assert exit_code == 0
     assert peak > 150 * 2**20
+
+
+def test_peer_benchmark_goal_is_read_from_its_figures():
+    figures = {"goal_met": False, "datasets": {"credit_data": {
+        "mean_auc": {"trainer": 0.80, "hist_gradient_boosting": 0.82}, "best_peer": "hist_gradient_boosting"}}}
+    rows = [{"stage": "trainer vs peer libraries on public credit data", "peak_rss_mib": 100, "figures": figures}]
+    goal = [g for g in run_all.goals(rows) if g[0].startswith("trainer's mean AUC")]
+    assert goal == [("trainer's mean AUC at least the best peer library's on every public dataset",
+                     "credit_data: 0.8000 vs hist_gradient_boosting 0.8200", False)]
