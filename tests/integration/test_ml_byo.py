@@ -50,3 +50,26 @@ def test_byo_without_id_writes_row_numbers(tmp_path, mlflow_uri):
                  "--predictions-out", str(tmp_path / "p.parquet"), "--metrics-out", str(tmp_path / "m.json")]) == 0
     pred = pd.read_parquet(tmp_path / "p.parquet")
     assert pred["row"].tolist() == list(range(500))
+
+
+def test_byo_chooses_on_folds_of_train_never_on_valid(tmp_path, mlflow_uri):
+    from common.config import load_config
+    from ml.train import choose
+
+    train, valid = _table(2500, 5), _table(800, 6)
+    train.to_csv(tmp_path / "train.csv", index=False)
+    chosen = []
+    for flip in (False, True):  # the same train, the valid outcomes turned upside down
+        v = valid.assign(bad=1 - valid["bad"]) if flip else valid
+        v.to_csv(tmp_path / "valid.csv", index=False)
+        assert main(["--train", str(tmp_path / "train.csv"), "--valid", str(tmp_path / "valid.csv"),
+                     "--target", "bad", "--predictions-out", str(tmp_path / "p.csv"),
+                     "--metrics-out", str(tmp_path / "m.json")]) == 0
+        metrics = json.loads((tmp_path / "m.json").read_text())
+        chosen.append(metrics["chosen_model"])
+        sel = load_config("model")["selection"]
+        assert metrics["chosen_model"] == choose(metrics["selection_auc"], sel["scorecard_tolerance"],
+                                                 sel["preferred"])
+        assert set(metrics["selection_auc"]) == set(metrics["candidates"]) >= {"logistic", "hgb_monotone"}
+    assert chosen[0] == chosen[1]
+    assert metrics["auc"] < 0.5  # the flipped valid table was scored, not used to choose

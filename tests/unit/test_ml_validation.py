@@ -116,3 +116,27 @@ def test_selection_penalises_an_unstable_auc_and_keeps_the_preference_rule():
     assert choose({"scorecard": 0.795, "hgb": 0.80}, 0.01, "scorecard") == "scorecard"
     assert choose({"scorecard": 0.795, "hgb": 0.80}, 0.01, None) == "hgb"
     assert choose({"scorecard": 0.78, "hgb": 0.80}, 0.01, "scorecard") == "hgb"
+
+
+def test_directions_of_a_user_table_follow_the_data_where_clear():
+    from ml.dataset import FeatureSpec, infer_directions
+
+    rng = np.random.default_rng(4)
+    n = 4000
+    risk = rng.normal(size=n)
+    X = pd.DataFrame({"arrears": risk + rng.normal(size=n), "income": -risk + rng.normal(size=n),
+                      "noise": rng.normal(size=n)})
+    y = (rng.random(n) < 1 / (1 + np.exp(-(-2 + 1.5 * risk)))).astype(int)
+    spec = infer_directions(X, y, FeatureSpec(("arrears", "income", "noise"), ()), 0.05)
+    assert spec.direction("arrears") == 1 and spec.direction("income") == -1 and spec.direction("noise") == 0
+
+
+def test_byo_folds_are_stratified():
+    from ml.train import stratified_folds
+
+    y = np.array([1] * 50 + [0] * 450)
+    folds = stratified_folds(y, 5, seed=1)
+    assert sorted(set(folds)) == [0, 1, 2, 3, 4]
+    assert all((y[folds == k] == 1).sum() == 10 and (folds == k).sum() == 100 for k in range(5))
+    single = stratified_folds(y, 1)
+    assert (single == 0).sum() == 100 and set(single) == {0, -1}

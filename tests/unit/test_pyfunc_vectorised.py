@@ -8,7 +8,7 @@ import pytest
 
 from common.config import load_config
 from devtools.synthetic import synthetic_frame
-from ml.candidates import fit_candidate
+from ml.candidates import CANDIDATES, fit_candidate
 from ml.dataset import TARGET, feature_spec, model_matrix, out_of_time_split
 from ml.pyfunc_model import CreditPDModel, reason_code_array
 from ml.scale import score_for_pd
@@ -62,7 +62,7 @@ def fitted():
     scaling = load_config("rating_scale")["score_scaling"]
     X_fit, X_cal = model_matrix(split.fit, spec), model_matrix(split.calibration, spec)
     models = {name: fit_candidate(name, X_fit, split.fit[TARGET], X_cal, split.calibration[TARGET], spec, cfg,
-                                  scaling) for name in ("scorecard", "decision_tree", "hgb")}
+                                  scaling) for name in CANDIDATES}
     rows = split.holdout.sample(1500, replace=True, random_state=3).reset_index(drop=True)
     rows["in_default"] = 0
     rows.loc[rows.index % 37 == 0, "in_default"] = 1
@@ -72,7 +72,7 @@ def fitted():
     return models, rows
 
 
-@pytest.mark.parametrize("name", ["scorecard", "decision_tree", "hgb"])
+@pytest.mark.parametrize("name", CANDIDATES)
 def test_vectorised_rating_equals_the_row_by_row_reference(fitted, name):
     models, rows = fitted
     wrapper = CreditPDModel(models[name], load_config("rating_scale"), load_config("reason_codes"))
@@ -86,7 +86,8 @@ def test_vectorised_rating_equals_the_row_by_row_reference(fitted, name):
     assert got["score"].dtype == np.int64 and got["pd_12m"].dtype == np.float64
     # rows with different numbers of reasons and rows in default are all present in the fixture
     lengths = got["reason_codes"].map(len)
-    assert lengths.nunique() >= 3 and got["rating_grade"].eq("D").sum() > 10
+    # (the logistic regression, centred on the average customer, almost always has 4 features pushing up)
+    assert lengths.nunique() >= (2 if name == "logistic" else 3) and got["rating_grade"].eq("D").sum() > 10
 
 
 @pytest.mark.parametrize("layout", ["C", "F"])  # row-major (tree paths) and column-major (scorecard points)
