@@ -119,6 +119,32 @@ def _feature_groups(pre: ColumnTransformer, names: list[str]) -> list[tuple[str,
     return [(n, np.asarray(columns[n], dtype=int)) for n in names]
 
 
+def _tuning_rows(y: np.ndarray, cap: int) -> np.ndarray:
+    """Row positions for tuning: all rows, or a fixed stratified sample of `cap` rows."""
+    if len(y) <= cap:
+        return np.arange(len(y))
+    rng = np.random.default_rng(0)
+    keep = [
+        rng.choice(np.flatnonzero(y == c), size=max(1, int(cap * np.mean(y == c))), replace=False)
+        for c in (0, 1)
+    ]
+    return np.sort(np.concatenate(keep))
+
+
+def _preferred(
+    losses: dict[tuple[str, float], tuple[float, Any, Any, np.ndarray]], spline_min_gain: float
+) -> tuple[str, float]:
+    """(design, C) with the lowest log-loss, but splines only when they beat the best slopes by at
+    least `spline_min_gain` (relative): curves cost parameters, so they must earn them."""
+    best = {d: min((v[0], c) for (dd, c), v in losses.items() if dd == d) for d in {d for d, _ in losses}}
+    if "spline" in best and "linear" in best:
+        if best["spline"][0] < best["linear"][0] * (1 - spline_min_gain):
+            return "spline", best["spline"][1]
+        return "linear", best["linear"][1]
+    design = next(iter(best))
+    return design, best[design][1]
+
+
 def fit_logistic(
     X: pd.DataFrame,
     y: np.ndarray,
@@ -139,24 +165,32 @@ def fit_logistic(
     mode = cfg.get("numeric", "auto")
     designs = ["linear", "spline"] if mode == "auto" else [mode]
     judge = len(np.unique(y_val)) == 2 and len(grid) * len(designs) > 1
-    best: tuple[float, Any, Any, np.ndarray, str] | None = None
-    for design in designs:
+    design, C = designs[0], float(grid[0])
+    fitted: tuple[Any, Any, np.ndarray] | None = None  # kept when the tuning rows are all the rows
+    if judge:  # tune on at most tune_max_rows of the fitting slice, then fit once on all of it
+        rows = _tuning_rows(np.asarray(y), int(cfg.get("tune_max_rows", 100_000)))
+        w_tune = None if sample_weight is None else np.asarray(sample_weight)[rows]
+        losses: dict[tuple[str, float], tuple[float, Any, Any, np.ndarray]] = {}
+        for candidate_design in designs:
+            tune_pre = design_transformer(X.iloc[rows], spec, {**cfg, "numeric": candidate_design})
+            Zt = np.asarray(tune_pre.fit_transform(X.iloc[rows][spec.names]), dtype=float)
+            Zv = np.asarray(tune_pre.transform(X_val[spec.names]), dtype=float)
+            for c in grid:
+                lr = LogisticRegression(C=float(c), max_iter=int(cfg.get("max_iter", 2000)))
+                lr.fit(Zt, np.asarray(y)[rows], sample_weight=w_tune)
+                p = lr.predict_proba(Zv)[:, 1]
+                loss = log_loss(y_val, p, sample_weight=sample_weight_val, labels=[0, 1])
+                losses[(candidate_design, float(c))] = (loss, tune_pre, lr, Zt)
+        design, C = _preferred(losses, float(cfg.get("spline_min_gain", 0.0)))
+        if len(rows) == len(X):
+            fitted = losses[(design, C)][1:]
+    if fitted is not None:
+        pre, lr, Z = fitted
+    else:
         pre = design_transformer(X, spec, {**cfg, "numeric": design})
         Z = np.asarray(pre.fit_transform(X[spec.names]), dtype=float)
-        Zv = np.asarray(pre.transform(X_val[spec.names]), dtype=float) if judge else Z
-        for C in grid:
-            lr = LogisticRegression(C=float(C), max_iter=int(cfg.get("max_iter", 2000)))
-            lr.fit(Z, y, sample_weight=sample_weight)
-            if not judge:
-                best = (0.0, lr, pre, Z, design)
-                break
-            loss = log_loss(y_val, lr.predict_proba(Zv)[:, 1], sample_weight=sample_weight_val, labels=[0, 1])
-            if best is None or loss < best[0]:
-                best = (loss, lr, pre, Z, design)
-        if not judge:
-            break
-    assert best is not None
-    _, lr, pre, Z, design = best
+        lr = LogisticRegression(C=C, max_iter=int(cfg.get("max_iter", 2000)))
+        lr.fit(Z, y, sample_weight=sample_weight)
     mean = np.average(Z, axis=0, weights=sample_weight)
     return LogisticModel(
         name="logistic",
