@@ -44,16 +44,17 @@ def test_a_new_migration_numbered_before_an_applied_one_is_refused(pipeline_dbs,
     url = pipeline_dbs.warehouse
     for path in migration_files():
         shutil.copy(path, tmp_path / path.name)
-    (tmp_path / "100_later.sql").write_text("create table audit.later (a int);")
+    # numbers after every real migration (branches add 1NN files), so the story is the test's own
+    (tmp_path / "900_later.sql").write_text("create table audit.later (a int);")
     every = migrations.migration_files
     monkeypatch.setattr(migrations, "migration_files", lambda: every(tmp_path))
-    assert migrate(url)[-1] == "100_later.sql"
+    assert migrate(url)[-1] == "900_later.sql"
 
-    (tmp_path / "095_written_in_parallel.sql").write_text("create table audit.parallel (a int);")
-    with pytest.raises(MigrationHistoryError, match=r"095_written_in_parallel\.sql sort before the applied 100_later"):
+    (tmp_path / "895_written_in_parallel.sql").write_text("create table audit.parallel (a int);")
+    with pytest.raises(MigrationHistoryError, match=r"895_written_in_parallel\.sql sort before the applied 900_later"):
         migrate(url)
-    (tmp_path / "095_written_in_parallel.sql").rename(tmp_path / "101_written_in_parallel.sql")
-    assert migrate(url) == ["101_written_in_parallel.sql"]
+    (tmp_path / "895_written_in_parallel.sql").rename(tmp_path / "901_written_in_parallel.sql")
+    assert migrate(url) == ["901_written_in_parallel.sql"]
 
 
 def test_copy_rows_keeps_nulls_empty_strings_and_quotes_apart(warehouse_url):
