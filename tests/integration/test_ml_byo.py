@@ -63,7 +63,7 @@ def test_byo_chooses_on_folds_of_train_never_on_valid(tmp_path, mlflow_uri):
         v = valid.assign(bad=1 - valid["bad"]) if flip else valid
         v.to_csv(tmp_path / "valid.csv", index=False)
         assert main(["--train", str(tmp_path / "train.csv"), "--valid", str(tmp_path / "valid.csv"),
-                     "--target", "bad", "--predictions-out", str(tmp_path / "p.csv"),
+                     "--target", "bad", "--id", "loan_id", "--predictions-out", str(tmp_path / "p.csv"),
                      "--metrics-out", str(tmp_path / "m.json")]) == 0
         metrics = json.loads((tmp_path / "m.json").read_text())
         chosen.append(metrics["chosen_model"])
