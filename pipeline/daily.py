@@ -212,26 +212,41 @@ def _smtp_configured(conn_id: str) -> bool:
 
 
 def alert(day: date, run_id: str) -> int:
-    """Send the day's new critical warnings in one message; returns how many it listed.
+    """Send the day's new critical warnings not yet alerted in one message; returns how many it listed.
 
-    Without an SMTP connection (a local run) the warnings are logged instead of sent, and the audit
-    row says so: they are in ratings.credit_warnings either way.
+    Initial episodes (conditions already present on the first rated date) are counted, not listed.
+    Without an SMTP connection (a local run) the count is logged instead of sent, and the audit row
+    says so: the warnings are in ratings.credit_warnings either way.
     """
     from common.config import load_config
-    from ratings.notify import new_critical_warnings, send_new_critical_warnings
+    from common.warehouse import connection_url, transaction
+    from ratings.episodes import opened_counts
+    from ratings.notify import send_new_critical_warnings
 
-    conn_id = (load_config("warnings").get("alerting") or {}).get("smtp_conn_id", "smtp_default")
+    cfg = load_config("warnings").get("alerting") or {}
+    conn_id = cfg.get("smtp_conn_id", "smtp_default")
     with recorded(run_id, DAG_ID, "alert_critical_warnings", day) as rec:
+        with transaction(connection_url(WAREHOUSE)) as cur:
+            new, initial = opened_counts(cur, day, str(cfg.get("severity", "critical")))
         if _smtp_configured(conn_id):
-            rec.rows = int(send_new_critical_warnings(day))
-            rec.detail = {"sent": rec.rows > 0}
+            rec.rows = int(send_new_critical_warnings(day, run_id=run_id))
+            rec.detail = {
+                "sent": rec.rows > 0,
+                "new": new,
+                "initial": initial,
+                "already_sent": new - rec.rows,
+            }
         else:
-            warnings = new_critical_warnings(day)
-            rec.rows = len(warnings)
-            rec.detail = {"sent": False, "reason": f"no connection {conn_id!r}: alert logged, not e-mailed"}
+            rec.rows = new
+            rec.detail = {
+                "sent": False,
+                "new": new,
+                "initial": initial,
+                "reason": f"no connection {conn_id!r}: alert logged, not e-mailed",
+            }
             print(
-                f"{len(warnings)} new critical warning(s) for {day}; connection {conn_id!r} is not "
-                "configured, so no e-mail was sent",
+                f"{new} new critical warning(s) for {day} ({initial} initial, not alerted); connection "
+                f"{conn_id!r} is not configured, so no e-mail was sent",
                 flush=True,
             )
     return rec.rows

@@ -15,7 +15,8 @@ from ratings.queries import queries
 class EpisodeCounts:
     """What publishing one date did to the warning episodes."""
 
-    opened: int
+    opened: int  # new episodes starting at the date
+    initial: int  # episodes of the first rated date: conditions already present, not news
     continued: int
     resolved: int
 
@@ -33,17 +34,26 @@ def rebuild_episodes(cur: psycopg2.extensions.cursor, as_of_date: date) -> Episo
     cur.execute(sql["work_tables"])
     cur.execute(sql["rebuild"], params)
     cur.execute(sql["counts"], params)
-    opened, continued, resolved = one_row(cur)
-    return EpisodeCounts(int(opened), int(continued), int(resolved))
+    opened, initial, continued, resolved = one_row(cur)
+    return EpisodeCounts(int(opened), int(initial), int(continued), int(resolved))
 
 
 def episodes_opened(
     cur: psycopg2.extensions.cursor, as_of_date: date, severity: str = "critical"
 ) -> list[dict]:
-    """Episodes of a severity that opened on as_of_date, first_seen_date as an ISO string."""
+    """New (not initial) episodes of a severity that opened on as_of_date, first_seen_date as ISO."""
     cur.execute(queries("episodes")["opened_on"], {"d": as_of_date, "severity": severity})
     names = column_names(cur)
     rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
     for r in rows:
         r["first_seen_date"] = r["first_seen_date"].isoformat()
     return rows
+
+
+def opened_counts(
+    cur: psycopg2.extensions.cursor, as_of_date: date, severity: str = "critical"
+) -> tuple[int, int]:
+    """(new, initial) episodes of a severity that opened on as_of_date."""
+    cur.execute(queries("episodes")["opened_counts"], {"d": as_of_date, "severity": severity})
+    new, initial = one_row(cur)
+    return int(new), int(initial)

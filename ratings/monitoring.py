@@ -1,4 +1,9 @@
-"""Model monitoring per rated date: grade distribution, PSI against training, back-test of cohorts."""
+"""Model monitoring per rated date: stability of the performing grades, defaults, back-test by grade.
+
+Grade D is not a grade the model assigns from a PD: it is the state of customers already in default,
+and the training reference holds performing grades only. So the PSI compares performing grades on
+both sides, and the default share and the count of new defaults are reported in their own columns.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,9 @@ from typing import Any
 
 import psycopg2.extensions
 
+from common.config import load_config
 from common.warehouse import one_row
-from ml.evaluate import psi
+from ml.evaluate import jeffreys_test, psi
 from ratings.queries import queries
 
 
@@ -19,45 +25,57 @@ def grade_shares(counts: dict[str, int]) -> dict[str, float]:
     return {g: (n / total if total else 0.0) for g, n in sorted(counts.items())}
 
 
-def backtest(
-    cur: psycopg2.extensions.cursor, as_of_date: date, grade_order: list[str]
-) -> dict[str, Any] | None:
-    """Realised default rate per grade for the latest matured cohort rated on or before as_of_date.
+def performing_shares(counts: dict[str, int], default_grades: set[str]) -> dict[str, float]:
+    """Shares among the performing grades only (the population the PSI compares with training)."""
+    return grade_shares({g: n for g, n in counts.items() if g not in default_grades})
 
-    A cohort is a rated date whose labels exist in marts.customer_default_labels (its horizon has
-    passed). None when the labels table is missing or no rated cohort has matured yet.
+
+def backtest_alpha() -> float:
+    """The significance level of the per-grade Jeffreys test (config/model.yml monitoring.backtest_alpha)."""
+    return float((load_config("model").get("monitoring") or {}).get("backtest_alpha", 0.05))
+
+
+def backtest(
+    cur: psycopg2.extensions.cursor,
+    cohort: date,
+    grade_order: list[str],
+    default_grades: list[str],
+    alpha: float,
+) -> dict[str, Any] | None:
+    """PD against the realised default rate per performing grade of one matured rated date.
+
+    Each grade carries a Jeffreys test (ml.evaluate.jeffreys_test): verdict `underestimates` when the
+    grade's mean PD lies below its realised default rate beyond chance. None when no row matched.
     """
-    sql = queries("monitoring")
-    cur.execute(sql["labels_exist"])
-    if not one_row(cur)[0]:
-        return None
-    cur.execute(sql["latest_cohort"], {"d": as_of_date})
-    cohort = one_row(cur)[0]
-    if cohort is None:
-        return None
-    cur.execute(sql["backtest"], {"c": cohort})
+    cur.execute(queries("monitoring")["backtest"], {"c": cohort, "default_grades": default_grades})
     rows = cur.fetchall()
     if not rows:
         return None
     rank = {g: i for i, g in enumerate(grade_order)}
     rows.sort(key=lambda r: rank.get(r[0], len(rank)))
-    grades: dict[str, dict[str, Any]] = {
-        g: {
+    grades: dict[str, dict[str, Any]] = {}
+    for g, n, d, pd_, _ in rows:
+        defaults, mean_pd = int(d or 0), float(pd_)
+        test = jeffreys_test(defaults, int(n), mean_pd, alpha)
+        grades[g] = {
             "customers": int(n),
-            "defaults": int(d or 0),
-            "default_rate": (int(d or 0) / int(n)) if n else None,
-            "mean_pd": float(pd_) if pd_ is not None else None,
+            "defaults": defaults,
+            "default_rate": defaults / int(n),
+            "mean_pd": mean_pd,
+            "p_value": test["p_value"],
+            "interval": test["interval"],
+            "verdict": test["verdict"],
         }
-        for g, n, d, pd_, _ in rows
-    }
     customers = sum(v["customers"] for v in grades.values())
     defaults = sum(v["defaults"] for v in grades.values())
     return {
         "cohort_date": cohort.isoformat(),
-        "horizon_end_date": max(r[4] for r in rows).isoformat() if rows[0][4] is not None else None,
+        "horizon_end_date": max(r[4] for r in rows).isoformat(),
         "customers": customers,
         "defaults": defaults,
         "default_rate": defaults / customers if customers else None,
+        "alpha": alpha,
+        "grades_underestimated": sorted(g for g, v in grades.items() if v["verdict"] == "underestimates"),
         "grades": grades,
     }
 
@@ -71,30 +89,58 @@ def write_monitoring(
     run_id: str,
     scale_version: str,
     grade_counts: dict[str, int],
+    default_grades: set[str],
     train_distribution: dict[str, float] | None,
 ) -> dict[str, Any]:
-    """Replace the model_monitoring row of as_of_date (inside the publishing transaction)."""
+    """Replace the model_monitoring row of as_of_date (inside the publishing transaction, after the
+    versions of as_of_date are written: the new defaults are read from them)."""
     distribution = grade_shares(grade_counts)
-    value = psi(train_distribution, distribution) if train_distribution else None
+    performing = performing_shares(grade_counts, default_grades)
+    train = {g: s for g, s in (train_distribution or {}).items() if g not in default_grades}
+    value = psi(train, performing) if train and performing else None
+    rows = sum(grade_counts.values())
+    defaults = sum(n for g, n in grade_counts.items() if g in default_grades)
+    sql = queries("monitoring")
+    cur.execute(sql["new_defaults"], {"d": as_of_date, "grades": sorted(default_grades)})
+    new_defaults = one_row(cur)[0]
+    figures = {
+        "psi": value,
+        "default_share": defaults / rows if rows else None,
+        "defaults_rated": defaults,
+        "new_defaults": None if new_defaults is None else int(new_defaults),
+    }
     cur.execute(
-        queries("monitoring")["replace_row"],
+        sql["replace_row"],
         {
             "d": as_of_date,
             "model_name": model_name,
             "model_version": model_version,
-            "rows": sum(grade_counts.values()),
+            "rows": rows,
             "distribution": json.dumps(distribution),
-            "psi": value,
             "run": run_id,
             "scale_version": scale_version,
-        },
+        }
+        | figures,
     )
-    return {"grade_distribution": distribution, "psi": value}
+    return {"grade_distribution": distribution} | figures
 
 
-def update_backtest(cur: psycopg2.extensions.cursor, as_of_date: date, grade_order: list[str]) -> dict | None:
-    """Fill the back-test of as_of_date's monitoring row (after its ratings are written)."""
-    result = backtest(cur, as_of_date, grade_order)
-    backtest_json = json.dumps(result) if result is not None else None
-    cur.execute(queries("monitoring")["set_backtest"], {"backtest": backtest_json, "d": as_of_date})
-    return result
+def update_backtests(
+    cur: psycopg2.extensions.cursor, as_of_date: date, grade_order: list[str], default_grades: set[str]
+) -> list[str]:
+    """Fill the back-test of every rated date up to as_of_date whose horizon has matured; returns
+    the dates filled (ISO). A back-test, once filled, stays: a matured label does not change."""
+    sql = queries("monitoring")
+    cur.execute(sql["labels_exist"])
+    if not one_row(cur)[0]:
+        return []
+    cur.execute(sql["matured_cohorts"], {"d": as_of_date})
+    cohorts = [r[0] for r in cur.fetchall()]
+    alpha = backtest_alpha()
+    filled = []
+    for cohort in cohorts:
+        result = backtest(cur, cohort, grade_order, sorted(default_grades), alpha)
+        if result is not None:
+            cur.execute(sql["set_backtest"], {"backtest": json.dumps(result), "c": cohort})
+            filled.append(cohort.isoformat())
+    return filled

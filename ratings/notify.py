@@ -1,4 +1,5 @@
-"""Alerting: the day's new critical warnings in one message through an Airflow notifier (SMTP default)."""
+"""Alerting: the day's new critical warnings in one message through an Airflow notifier (SMTP default),
+each delivery recorded in audit.alert_deliveries so that it is sent once."""
 
 from __future__ import annotations
 
@@ -6,9 +7,15 @@ import html
 from datetime import date
 from typing import Any
 
+import psycopg2.extensions
+
 from common.config import load_config
 from common.warehouse import WAREHOUSE, connection_url, transaction
 from ratings.episodes import episodes_opened
+from ratings.queries import queries
+
+CHANNEL = "email"
+ALERT_LOCK_KEY = 4_171_031  # serialises alert sends, so two runs of a date cannot both send
 
 
 def _alerting_config() -> dict[str, Any]:
@@ -18,10 +25,21 @@ def _alerting_config() -> dict[str, Any]:
 def new_critical_warnings(
     as_of_date: date, url: str | None = None, severity: str | None = None
 ) -> list[dict]:
-    """Warning episodes of the alerting severity that opened on as_of_date (read from the warehouse)."""
+    """New (not initial) warning episodes of the alerting severity that opened on as_of_date."""
     severity = severity or str(_alerting_config().get("severity", "critical"))
     with transaction(url or connection_url(WAREHOUSE)) as cur:
         return episodes_opened(cur, as_of_date, severity)
+
+
+def undelivered(cur: psycopg2.extensions.cursor, warnings: list[dict], channel: str) -> list[dict]:
+    """The warnings whose alert has not yet gone out on channel (audit.alert_deliveries)."""
+    if not warnings:
+        return []
+    cur.execute(
+        queries("alerts")["delivered"], {"ids": [int(w["warning_id"]) for w in warnings], "channel": channel}
+    )
+    done = {int(r[0]) for r in cur.fetchall()}
+    return [w for w in warnings if int(w["warning_id"]) not in done]
 
 
 def build_message(as_of_date: date, warnings: list[dict], max_listed: int = 50) -> tuple[str, str]:
@@ -55,41 +73,64 @@ def send_new_critical_warnings(
     to: str | list[str] | None = None,
     smtp_conn_id: str | None = None,
     context: dict | None = None,
+    run_id: str | None = None,
 ) -> int:
-    """Send one message listing the new critical warnings of a date; returns how many it listed.
+    """Send one message listing the new critical warnings of a date not yet alerted; returns how many.
 
-    result_or_date: a PublishResult (or its to_dict()), or the as_of_date (date or ISO string), in
-    which case the warnings are read from ratings.credit_warnings. Nothing is sent when there are
-    none. notifier: any Airflow BaseNotifier taking (subject, html) through `build`; by default an
-    SmtpNotifier on the connection smtp_conn_id (config warnings.yml `alerting`).
+    result_or_date: a PublishResult (or its to_dict()), or the as_of_date (date or ISO string); the
+    warnings are read from ratings.credit_warnings. Each warning sent is recorded in
+    audit.alert_deliveries in the same transaction, under an advisory lock, so a rerun or a backfill
+    of the date sends nothing twice. Initial episodes (conditions present on the first rated date)
+    are never listed. Nothing is sent when there is nothing new. notifier: any Airflow BaseNotifier
+    taking (subject, html) through `build`; by default an SmtpNotifier on the connection smtp_conn_id
+    (config warnings.yml `alerting`).
     """
     cfg = _alerting_config()
-    as_of_date, warnings = _resolve(result_or_date, url)
-    if not warnings:
-        return 0
-    subject, body = build_message(as_of_date, warnings, int(cfg.get("max_listed", 50)))
-    if notifier is None:
-        from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+    as_of_date = _as_of_date(result_or_date)
+    severity = str(cfg.get("severity", "critical"))
+    recipients = to or cfg.get("to") or []
+    with transaction(url or connection_url(WAREHOUSE)) as cur:
+        cur.execute(queries("alerts")["lock"], {"key": ALERT_LOCK_KEY})
+        warnings = undelivered(cur, episodes_opened(cur, as_of_date, severity), CHANNEL)
+        if not warnings:
+            return 0
+        subject, body = build_message(as_of_date, warnings, int(cfg.get("max_listed", 50)))
+        if notifier is None:
+            from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
-        notifier = SmtpNotifier(
-            to=to or cfg.get("to") or [],
-            from_email=cfg.get("from_email"),
-            subject=subject,
-            html_content=body,
-            smtp_conn_id=smtp_conn_id or cfg.get("smtp_conn_id", "smtp_default"),
+            notifier = SmtpNotifier(
+                to=recipients,
+                from_email=cfg.get("from_email"),
+                subject=subject,
+                html_content=body,
+                smtp_conn_id=smtp_conn_id or cfg.get("smtp_conn_id", "smtp_default"),
+            )
+        elif callable(getattr(notifier, "build", None)):
+            notifier = notifier.build(subject=subject, html_content=body)
+        cur.executemany(
+            queries("alerts")["record_delivery"],
+            [
+                {
+                    "warning_id": int(w["warning_id"]),
+                    "channel": CHANNEL,
+                    "d": as_of_date,
+                    "recipients": ", ".join([recipients] if isinstance(recipients, str) else recipients),
+                    "subject": subject,
+                    "run": run_id,
+                }
+                for w in warnings
+            ],
         )
-    elif callable(getattr(notifier, "build", None)):
-        notifier = notifier.build(subject=subject, html_content=body)
-    # BaseNotifier.__call__(context) renders template fields, then notify(context) sends.
-    notifier(context if context is not None else {})
+        # BaseNotifier.__call__(context) renders template fields, then notify(context) sends; a failure
+        # rolls the delivery rows back, so the next run tries again.
+        notifier(context if context is not None else {})
     return len(warnings)
 
 
-def _resolve(result_or_date: Any, url: str | None) -> tuple[date, list[dict]]:
+def _as_of_date(result_or_date: Any) -> date:
     if isinstance(result_or_date, date):
-        return result_or_date, new_critical_warnings(result_or_date, url)
+        return result_or_date
     if isinstance(result_or_date, str):
-        d = date.fromisoformat(result_or_date)
-        return d, new_critical_warnings(d, url)
+        return date.fromisoformat(result_or_date)
     data = result_or_date if isinstance(result_or_date, dict) else result_or_date.to_dict()
-    return date.fromisoformat(str(data["as_of_date"])), list(data["new_critical_warnings"])
+    return date.fromisoformat(str(data["as_of_date"]))

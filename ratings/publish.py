@@ -13,8 +13,9 @@ from common.warehouse import WAREHOUSE, connection_url, transaction
 from ml.registry import Champion, load_champion
 from ml.scale import MasterScale
 from ratings import monitoring
-from ratings.episodes import EpisodeCounts, episodes_opened, rebuild_episodes
+from ratings.episodes import EpisodeCounts, opened_counts, rebuild_episodes
 from ratings.queries import queries
+from ratings.reasons import publish_reason_codes
 from ratings.scoring import DEFAULT_CHUNK_SIZE, FEATURE_TABLE, RatingContext, snapshot_columns
 from ratings.segments import Segment
 from ratings.staging import STAGE_TABLE, StageResult, stage_ratings
@@ -37,11 +38,15 @@ class PublishResult:
     model_name: str
     model_version: str
     scale_version: str
-    psi: float | None
+    psi: float | None  # over the performing grades, against training
+    default_share: float | None
+    new_defaults: int | None  # rated D now, not D on the rated date before (None on the first date)
     warnings_opened: int
     warnings_continued: int
     warnings_resolved: int
-    new_critical_warnings: list[dict[str, Any]] = field(default_factory=list)
+    warnings_initial: int = 0  # conditions already present on the first rated date (not alerted)
+    new_critical_warnings: int = 0  # the count the alert task sends; the rows stay in the warehouse
+    backtests_filled: list[str] = field(default_factory=list)  # rated dates whose horizon matured now
     ratings_changed: int = 0  # customers whose rating at as_of_date changed (new, gone or different)
     versions_added: int = 0  # net rows this publish added to ratings.customer_rating_versions
 
@@ -110,6 +115,8 @@ def publish_staged(
     stats: dict[str, Any] = {"versions": asdict(publish_versions(cur, as_of_date, run_id, staged))}
     publish_master_scale(cur, ctx.scale)
     publish_segments(cur, ctx.segments)
+    publish_reason_codes(cur)
+    default_grades = {g.grade for g in ctx.scale.grades if g.is_default}
     stats |= monitoring.write_monitoring(
         cur,
         as_of_date=as_of_date,
@@ -118,9 +125,12 @@ def publish_staged(
         run_id=run_id,
         scale_version=ctx.scale.version,
         grade_counts=staged.grade_counts,
+        default_grades=default_grades,
         train_distribution=champion.train_distribution,
     )
-    stats["backtest"] = monitoring.update_backtest(cur, as_of_date, [g.grade for g in ctx.scale.grades])
+    stats["backtests_filled"] = monitoring.update_backtests(
+        cur, as_of_date, [g.grade for g in ctx.scale.grades], default_grades
+    )
     cur.execute(sql["replace_observations"], params)
     counts = rebuild_episodes(cur, as_of_date)
     cur.execute(sql["clear_stage"], params)
@@ -161,7 +171,7 @@ def score_and_publish(
         gate(table=STAGE_TABLE, url=url)
     with transaction(url) as cur:
         stats, counts = publish_staged(cur, as_of_date, run_id, champion, ctx, staged)
-        critical = episodes_opened(cur, as_of_date)
+        critical, _ = opened_counts(cur, as_of_date)
     return PublishResult(
         as_of_date=as_of_date,
         run_id=run_id,
@@ -171,10 +181,14 @@ def score_and_publish(
         model_version=champion.version,
         scale_version=ctx.scale.version,
         psi=stats["psi"],
+        default_share=stats["default_share"],
+        new_defaults=stats["new_defaults"],
         warnings_opened=counts.opened,
         warnings_continued=counts.continued,
         warnings_resolved=counts.resolved,
+        warnings_initial=counts.initial,
         new_critical_warnings=critical,
+        backtests_filled=stats["backtests_filled"],
         ratings_changed=stats["versions"]["changed"],
         versions_added=stats["versions"]["versions_added"],
     )

@@ -69,7 +69,10 @@ runs as (
 select
     runs.*,
     nxt.as_of_date as resolved_date,
-    case when nxt.as_of_date is null then 'open' else 'resolved' end as status
+    case when nxt.as_of_date is null then 'open' else 'resolved' end as status,
+    -- a condition that already held on the first rated date is not news: it opens as 'initial'
+    case when runs.first_seen_date = (select min(as_of_date) from _rated) then 'initial' else 'new' end
+        as opened_as
 from runs
 left join _rated as nxt on nxt.k = runs.last_k + 1;
 analyze _episodes;
@@ -92,19 +95,20 @@ set last_seen_date = e.last_seen_date,
     message = e.message,
     model_version = e.model_version,
     status = e.status,
-    resolved_date = e.resolved_date
+    resolved_date = e.resolved_date,
+    opened_as = e.opened_as
 from _episodes as e
 where e.customer_id = w.customer_id and e.rule_code = w.rule_code and e.first_seen_date = w.first_seen_date
-    and (w.last_seen_date, w.status, w.resolved_date, w.metric_value, w.message)
-        is distinct from (e.last_seen_date, e.status, e.resolved_date, e.metric_value, e.message);
+    and (w.last_seen_date, w.status, w.resolved_date, w.metric_value, w.message, w.opened_as)
+        is distinct from (e.last_seen_date, e.status, e.resolved_date, e.metric_value, e.message, e.opened_as);
 
 insert into ratings.credit_warnings (
     customer_id, rule_code, severity, metric_value, threshold, message,
-    first_seen_date, last_seen_date, status, model_version, resolved_date
+    first_seen_date, last_seen_date, status, model_version, resolved_date, opened_as
 )
 select
     e.customer_id, e.rule_code, e.severity, e.metric_value, e.threshold, e.message,
-    e.first_seen_date, e.last_seen_date, e.status, e.model_version, e.resolved_date
+    e.first_seen_date, e.last_seen_date, e.status, e.model_version, e.resolved_date, e.opened_as
 from _episodes as e
 where not exists (
     select 1 from ratings.credit_warnings as w
@@ -112,17 +116,28 @@ where not exists (
 );
 
 -- name: counts
--- opened: episodes starting at D; continued: started before D and holding at D; resolved at D.
+-- opened: episodes starting at D (new ones; initial: those of the first rated date); continued:
+-- started before D and holding at D; resolved at D.
 select
-    count(*) filter (where first_seen_date = %(d)s),
+    count(*) filter (where first_seen_date = %(d)s and opened_as = 'new'),
+    count(*) filter (where first_seen_date = %(d)s and opened_as = 'initial'),
     count(*) filter (where first_seen_date < %(d)s and last_seen_date >= %(d)s),
     count(*) filter (where resolved_date = %(d)s)
 from ratings.credit_warnings
 where last_seen_date >= %(prev)s and first_seen_date <= %(d)s;
 
 -- name: opened_on
--- Episodes of a severity that opened on D (what the alert lists). Parameters: %(d)s, %(severity)s.
+-- New episodes of a severity that opened on D (what the alert lists; initial ones are counted, never
+-- listed). Parameters: %(d)s, %(severity)s.
 select warning_id, customer_id, rule_code, severity, metric_value, threshold, message, first_seen_date
 from ratings.credit_warnings
-where first_seen_date = %(d)s and severity = %(severity)s
+where first_seen_date = %(d)s and severity = %(severity)s and opened_as = 'new'
 order by rule_code, customer_id;
+
+-- name: opened_counts
+-- How many episodes of a severity opened on D, new and initial. Parameters: %(d)s, %(severity)s.
+select
+    count(*) filter (where opened_as = 'new'),
+    count(*) filter (where opened_as = 'initial')
+from ratings.credit_warnings
+where first_seen_date = %(d)s and severity = %(severity)s;

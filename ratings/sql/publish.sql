@@ -37,3 +37,10 @@ where run_id = %(run)s and as_of_date = %(d)s;
 -- name: clear_stage
 delete from ratings_stage.customer_ratings where run_id = %(run)s;
 delete from ratings_stage.warning_observations where run_id = %(run)s;
+
+-- name: clear_reason_codes
+delete from ratings.reason_codes;
+
+-- name: insert_reason_code
+insert into ratings.reason_codes (reason_code, reason_text, feature, direction, version)
+values (%(code)s, %(text)s, %(feature)s, %(direction)s, %(version)s);

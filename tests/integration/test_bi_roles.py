@@ -12,7 +12,7 @@ from tests.helpers.roles import can, members_of
 RATINGS_RELATIONS = [
     "customer_ratings", "customer_rating_versions", "rated_dates", "current_customer_ratings", "credit_warnings", "open_credit_warnings",
     "rating_master_scale", "model_monitoring", "grade_migration_monthly", "risk_segments",
-    "data_quality_results",
+    "data_quality_results", "reason_codes",
 ]
 # One table in every schema BI must not see (raw data, PII in staging, marts, audit, quarantine, stage).
 FORBIDDEN = ["raw_crm", "raw_finance", "staging", "intermediate", "marts", "audit", "quarantine", "ratings_stage"]

@@ -84,7 +84,8 @@ def test_publish_writes_every_active_customer_per_the_bi_contract(warehouse_url:
     mon = fetch(warehouse_url, "select rows_scored, grade_distribution, psi, model_version"
                 " from ratings.model_monitoring where as_of_date = %s", (D1,))[0]
     assert mon[0] == N and abs(sum(mon[1].values()) - 1) < 1e-9 and mon[2] is not None and mon[3] == champion.version
-    assert result.warnings_opened > 0 and result.new_critical_warnings
+    # the first rated date: every condition already present opens as initial, none as news
+    assert result.warnings_initial > 0 and result.warnings_opened == 0 and result.new_critical_warnings == 0
     assert fetch(warehouse_url, "select count(*) from ratings_stage.customer_ratings")[0][0] == 0
     current = fetch(warehouse_url, "select count(*), min(next_review_date) from ratings.current_customer_ratings")
     assert current[0][0] == N and current[0][1] > D1
@@ -127,14 +128,19 @@ def test_backfill_rates_each_date_with_the_model_version_and_backtests_matured_c
     assert per_date == [(d, N, champion.version, champion.version, f"backfill-{d}") for d in (D1, D2, D3)]
     mon = fetch(warehouse_url, "select as_of_date, model_version, backtest from ratings.model_monitoring order by 1")
     assert [m[1] for m in mon] == [champion.version] * 3
-    # D3 was published before D1 was rated, so no rated cohort had matured then; D1 and D2 see it.
-    assert mon[2][2] is None
-    assert mon[0][2] == mon[1][2]
-    backtest = mon[1][2]
-    assert backtest["cohort_date"] == D1.isoformat() and backtest["customers"] == N
-    assert backtest["defaults"] == fetch(warehouse_url, "select count(*) from marts.customer_features"
-                                         " where as_of_date = %s and dpd_current > 30", (D1,))[0][0]
-    assert backtest["grades"]["D"]["default_rate"] is not None
+    # each rated date carries its own back-test once its horizon has matured: only D1's has
+    assert mon[1][2] is None and mon[2][2] is None
+    backtest = mon[0][2]
+    performing = fetch(warehouse_url, "select count(*), count(*) filter (where dpd_current > 30)"
+                       " from marts.customer_features where as_of_date = %s and in_default = 0", (D1,))[0]
+    assert backtest["cohort_date"] == D1.isoformat() and backtest["customers"] == performing[0]
+    assert backtest["defaults"] == performing[1]
+    assert "D" not in backtest["grades"]  # customers already in default are not back-tested
+    for g in backtest["grades"].values():  # a Jeffreys test per grade
+        assert g["verdict"] in ("ok", "underestimates", "overestimates")
+        assert 0 <= g["p_value"] <= 1 and g["interval"][0] < g["interval"][1]
+        if g["defaults"]:  # (with no default the Jeffreys interval's lower end stays just above 0)
+            assert g["interval"][0] <= g["default_rate"] <= g["interval"][1]
 
 
 def test_failed_gate_or_failing_model_leaves_the_previous_state(warehouse_url: str, champion: Champion) -> None:
@@ -246,3 +252,55 @@ def test_dates_published_out_of_order_and_rerun_leave_the_rows_of_an_in_order_ru
     for d in (D3, D1, D2, D3):  # D2 corrected in the middle, then D3 rerun for its change rules
         score_and_publish(d, f"run-{d}", warehouse_url, champion=champion)
     assert state() == in_order
+
+
+def test_scoring_the_training_population_itself_is_stable(warehouse_url: str, champion: Champion) -> None:
+    train_date = date(2025, 1, 31)  # register_contract_model's training snapshot
+    load_features(warehouse_url, synthetic_features(2_000, train_date, 0))
+    result = score_and_publish(train_date, "run-train", warehouse_url, champion=champion)
+    # the training reference holds grade D too (in_default rows), yet the PSI compares performing grades
+    assert result.psi is not None and result.psi < 0.02
+    in_default = fetch(warehouse_url, "select count(*) from marts.customer_features where in_default = 1")[0][0]
+    mon = fetch(warehouse_url, "select default_share, defaults_rated, new_defaults, grade_distribution"
+                " from ratings.model_monitoring")[0]
+    assert mon[0] == pytest.approx(in_default / 2_000) and mon[1] == in_default
+    assert mon[2] is None  # the first rated date: nothing to be new against
+    assert mon[3]["D"] == pytest.approx(in_default / 2_000)  # the distribution still shows D
+
+
+def test_two_identical_days_have_psi_zero_and_new_defaults_are_counted(
+    warehouse_url: str, champion: Champion
+) -> None:
+    from ml.evaluate import psi
+    from ratings.monitoring import performing_shares
+
+    day1 = synthetic_features(N, D1)
+    load_features(warehouse_url, day1)
+    load_features(warehouse_url, day1.assign(as_of_date=D2))
+    first = score_and_publish(D1, "run-1", warehouse_url, champion=champion)
+    second = score_and_publish(D2, "run-2", warehouse_url, champion=champion)
+    assert first.psi == second.psi and second.new_defaults == 0
+    dists = [r[0] for r in fetch(warehouse_url, "select grade_distribution from ratings.model_monitoring order by 1")]
+    assert psi(performing_shares(dists[0], {"D"}), performing_shares(dists[1], {"D"})) == 0.0
+    # D3: three more customers fall into default; the new defaults say exactly that
+    healthy = day1.index[day1["in_default"] == 0][:3]
+    day3 = day1.assign(as_of_date=D3)
+    day3.loc[healthy, "in_default"] = 1
+    load_features(warehouse_url, day3)
+    third = score_and_publish(D3, "run-3", warehouse_url, champion=champion)
+    assert third.new_defaults == 3
+    assert fetch(warehouse_url, "select new_defaults, defaults_rated from ratings.model_monitoring"
+                 " where as_of_date = %s", (D3,)) == [(3, int(day1["in_default"].sum()) + 3)]
+
+
+def test_bi_reads_the_reasons_in_words_beside_the_codes(warehouse_url: str, champion: Champion) -> None:
+    load_features(warehouse_url, synthetic_features(N, D1))
+    score_and_publish(D1, "run-1", warehouse_url, champion=champion)
+    dictionary = load_config("reason_codes")["codes"]
+    published = fetch(warehouse_url, "select reason_code, reason_text, feature, direction from ratings.reason_codes")
+    assert {r[0]: (r[1], r[2]) for r in published} == {c: (e["text"], e["feature"]) for c, e in dictionary.items()}
+    assert {r[3] for r in published} == {"increases_risk"}
+    rows = fetch(warehouse_url, "select reason_codes, reason_texts from ratings.current_customer_ratings")
+    assert any(codes for codes, _ in rows)
+    for codes, texts in rows:
+        assert texts == [dictionary[c]["text"] for c in codes]
