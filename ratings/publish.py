@@ -14,6 +14,7 @@ from ml.registry import Champion, load_champion
 from ml.scale import MasterScale
 from ratings import monitoring
 from ratings.episodes import EpisodeCounts, opened_counts, rebuild_episodes
+from ratings.overrides import apply_limit_overrides
 from ratings.queries import queries
 from ratings.reasons import publish_reason_codes
 from ratings.scoring import DEFAULT_CHUNK_SIZE, FEATURE_TABLE, RatingContext, snapshot_columns
@@ -112,7 +113,9 @@ def publish_staged(
     sql = queries("publish")
     params = {"d": as_of_date, "run": run_id}
     cur.execute(sql["lock"], {"key": PUBLISH_LOCK_KEY})
+    overridden = apply_limit_overrides(cur, as_of_date, run_id)  # credit-desk overrides win until they expire
     stats: dict[str, Any] = {"versions": asdict(publish_versions(cur, as_of_date, run_id, staged))}
+    stats["overrides_applied"] = overridden
     publish_master_scale(cur, ctx.scale)
     publish_segments(cur, ctx.segments)
     publish_reason_codes(cur)

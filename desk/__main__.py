@@ -1,0 +1,86 @@
+"""The desk's commands: serve, issue/revoke tokens, refresh the exposure snapshot, sync the queue, print OpenAPI.
+
+    python -m desk serve [--host 127.0.0.1] [--port 8090]
+    python -m desk token create --user alice --role credit_analyst   # prints the token once
+    python -m desk token revoke --user alice
+    python -m desk refresh-exposure     # as a role that reads marts (the warehouse connection)
+    python -m desk sync                 # open cases for the latest ratings' review/hold and critical warnings
+    python -m desk openapi > docs/desk-openapi.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from common.warehouse import WAREHOUSE, transaction
+from desk.auth import ROLES, Principal, issue_token, revoke_tokens
+from desk.db import desk_url
+from desk.queries import queries
+
+
+def _serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from desk.app import create_app
+
+    uvicorn.run(create_app(), host=args.host, port=args.port, workers=1, access_log=args.access_log)
+
+
+def _token(args: argparse.Namespace) -> None:
+    with transaction(desk_url()) as cur:
+        if args.action == "create":
+            if not args.role:
+                sys.exit(f"--role is required: one of {', '.join(ROLES)}")
+            token = issue_token(cur, args.user, args.role)
+            print(token)
+            print(f"token for {args.user} ({args.role}) created; it is shown only now", file=sys.stderr)
+        else:
+            print(f"revoked {revoke_tokens(cur, args.user)} token(s) of {args.user}", file=sys.stderr)
+
+
+def _refresh(_: argparse.Namespace) -> None:
+    with transaction(WAREHOUSE) as cur:
+        cur.execute(queries("exposure")["refresh_from_mart"])
+        print(f"exposure snapshot: {cur.rowcount} customer(s) refreshed")
+
+
+def _sync(_: argparse.Namespace) -> None:
+    from desk.service import sync_cases
+    from desk.settings import DeskConfig
+
+    with transaction(desk_url()) as cur:
+        print(sync_cases(cur, DeskConfig.load(), Principal(user="desk-sync", role="credit_manager")))
+
+
+def _openapi(_: argparse.Namespace) -> None:
+    from desk.app import create_app
+
+    print(json.dumps(create_app(url="postgresql://unused/none").openapi(), indent=2))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m desk", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the service (uvicorn)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8090)
+    serve.add_argument("--access-log", action="store_true")
+    serve.set_defaults(run=_serve)
+    token = sub.add_parser("token", help="issue or revoke API tokens")
+    token.add_argument("action", choices=["create", "revoke"])
+    token.add_argument("--user", required=True)
+    token.add_argument("--role", choices=ROLES)
+    token.set_defaults(run=_token)
+    sub.add_parser("refresh-exposure", help="refresh desk.customer_exposure from the feature mart").set_defaults(
+        run=_refresh)
+    sub.add_parser("sync", help="open cases for the latest ratings").set_defaults(run=_sync)
+    sub.add_parser("openapi", help="print the OpenAPI document").set_defaults(run=_openapi)
+    args = parser.parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()
