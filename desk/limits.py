@@ -6,13 +6,9 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class BodyTooLarge(Exception):
-    """The client sent more than the limit (counted while streaming, for bodies without Content-Length)."""
-
-
 class BodySizeLimit:
-    """ASGI middleware: a declared Content-Length above max_bytes is refused at once; a streamed body is
-    counted and refused as soon as it passes the limit."""
+    """ASGI middleware: a declared Content-Length above max_bytes is refused at once; a streamed body
+    (no Content-Length) is read up to the limit and refused as soon as it passes it."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -38,26 +34,25 @@ class BodySizeLimit:
             if too_big:
                 await self._refuse(send)
                 return
+        if declared is not None or scope.get("method") in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        # streamed (chunked) body: read it up to the limit before the app sees it, then replay it
+        messages: list[Message] = []
         seen = 0
-        started = False
-
-        async def counting_receive() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise BodyTooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
                 await self._refuse(send)
+                return
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
