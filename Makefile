@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt constraints.txt | sha1sum | cut -c1-12)
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-fast lint format airflow airflow-env bench pg-start pg-stop dbt-docs lock clean
+.PHONY: help install demo test test-fast lint format airflow airflow-env desk desk-browser-deps bench pg-start pg-stop dbt-docs lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
@@ -22,13 +22,13 @@ install: $(STAMP) ## Create .venv and install the pinned stack (skipped when up 
 demo: install ## Simulate sources, load history, run crm_credit_risk_daily through Airflow, print a summary
 	$(PY) -m devtools.demo $(DEMO_ARGS)
 
-test: install lint ## Lint, then run the whole test suite against a real PostgreSQL (TEST_WAREHOUSE_URL, else 127.0.0.1:5432, else embedded)
+test: install lint desk-browser-deps ## Lint, then run the whole test suite against a real PostgreSQL (TEST_WAREHOUSE_URL, else 127.0.0.1:5432, else embedded)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: install ## Run the suite without the slow end-to-end runs
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
-RUNTIME_PACKAGES := common ingest ml ratings expectations pipeline dags devtools
+RUNTIME_PACKAGES := common ingest ml ratings expectations pipeline dags devtools desk
 
 lint: install ## ruff check + format check, mypy on the runtime packages, sqlfluff on the dbt models
 	$(VENV)/bin/ruff check .
@@ -45,6 +45,15 @@ airflow: install ## Start the local Airflow UI + scheduler (http://localhost:808
 
 airflow-env: install ## Print the environment of the local Airflow (eval it to use the airflow CLI)
 	@$(PY) -m devtools.local_airflow env
+
+desk: install ## Start the credit desk on http://127.0.0.1:8090 over the embedded warehouse (DESK_PORT to change)
+	$(PY) -m common.migrate
+	$(PY) -m desk serve --port $${DESK_PORT:-8090}
+
+desk-browser-deps: ## Install Debian's chromium + chromium-driver for the desk's browser test (when missing)
+	@command -v chromedriver >/dev/null && command -v chromium >/dev/null || \
+	  { echo "installing chromium and chromium-driver (apt-get)"; \
+	    $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y chromium chromium-driver; }
 
 bench: install ## Run the benchmarks (not tests) and write bench/results/
 	$(PY) -m bench.run_all $(BENCH_ARGS)
