@@ -24,6 +24,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import psutil
 import sqlalchemy as sa
 
 from common.migrate import migrate
@@ -130,6 +131,8 @@ def main() -> None:
         users = max(1, round(args.rps / RATE_PER_USER))
         prefix = work / "locust"
         print(f"locust: {users} users x {RATE_PER_USER}/s for {args.seconds}s against {base}", flush=True)
+        server = psutil.Process(proc.pid)
+        cpu_before = server.cpu_times()
         subprocess.run(
             [sys.executable, "-m", "locust", "-f", str(REPO_ROOT / "bench" / "locust_desk.py"), "--headless",
              "-u", str(users), "-r", str(users), "-t", f"{args.seconds}s", "--host", base, "--csv", str(prefix),
@@ -137,7 +140,11 @@ def main() -> None:
             check=False, cwd=REPO_ROOT, timeout=args.seconds + 120,
             env={**os.environ, "DESK_BENCH_TOKEN": token, "DESK_BENCH_CUSTOMERS": str(args.customers),
                  "DESK_BENCH_RATE": str(RATE_PER_USER)})
+        cpu_after = server.cpu_times()
         stats = _stats(prefix)
+        server_cpu = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
+        stats["load_average_1m_after"] = round(os.getloadavg()[0], 2)  # the machine is shared: say how busy
+        stats["server_cpu_ms_per_request"] = round(server_cpu * 1000 / max(stats["requests"], 1), 2)
         with transaction(url) as cur:
             cur.execute("select outcome, count(*) from desk.credit_checks group by 1 order by 1")
             outcomes = dict(cur.fetchall())

@@ -76,48 +76,27 @@ def load_facts(cur: psycopg2.extensions.cursor, customer_id: str) -> tuple[Check
     return facts, segment
 
 
-def open_case(
-    cur: psycopg2.extensions.cursor, cfg: DeskConfig, *, customer_id: str, segment: str | None, source: str,
-    key: str, title: str,
-) -> int | None:
-    """Open one case (owner and due date by the rules); None when the source already has its case."""
-    cur.execute(_sql("case_owner"), {"c": customer_id, "segment": segment, "teams": json.dumps(cfg.team_by_segment),
-                                     "default_team": cfg.default_team, "max_days": cfg.max_due_days[source]})
-    owner, due = cur.fetchone() or (cfg.default_team, date.today())
-    cur.execute(_sql("insert_case"), {"c": customer_id, "source": source, "key": key, "title": title,
-                                      "owner": owner, "due": due})
-    row = cur.fetchone()
-    return int(row[0]) if row else None
-
-
 def credit_check(
     cur: psycopg2.extensions.cursor, cfg: DeskConfig, who: Principal, req: CheckRequest, today: date
 ) -> dict[str, Any]:
     """Decide pass/refer/block for an order, record the check (and a case for a referral), audit it."""
     amount_eur = to_eur(cfg, req.amount, req.currency)
-    cur.execute(_sql("lock_customer"), {"c": req.customer_id})
-    loaded = load_facts(cur, req.customer_id)
+    loaded = load_facts(cur, req.customer_id)  # takes the customer's check lock first
     if loaded is None:
         raise DeskError(404, "unknown customer: no rating is published for this account id")
     facts, segment = loaded
     result = evaluate(facts, amount_eur, today, cfg.check)
-    cur.execute(_sql("insert_check"), {
+    cur.execute(_sql("record_check"), {
         "customer_id": req.customer_id, "order_ref": req.order_ref, "amount": req.amount, "currency": req.currency,
         "amount_eur": amount_eur, "outcome": result.outcome, "reasons": result.reasons,
         "rating_as_of": facts.rating_as_of, "rating_grade": facts.rating_grade, "pd_12m": facts.pd_12m,
-        "credit_limit": facts.limit, "exposure_eur": facts.exposure, "requested_by": who.user,
+        "credit_limit": facts.limit, "exposure_eur": facts.exposure, "requested_by": who.user, "role": who.role,
+        "refer": result.outcome == "refer", "case_title": f"{req.amount} {req.currency}: " + "; ".join(result.reasons),
+        "segment": segment, "teams": json.dumps(cfg.team_by_segment), "default_team": cfg.default_team,
+        "max_days": cfg.max_due_days["check"],
+        "detail": json.dumps({"customer_id": req.customer_id, "amount": str(req.amount), "currency": req.currency}),
     })
-    check_id, created_at = cur.fetchone() or (None, None)
-    case_id = None
-    if result.outcome == "refer":
-        case_id = open_case(cur, cfg, customer_id=req.customer_id, segment=segment, source="check",
-                            key=f"check:{check_id}",
-                            title=f"Referred order {req.order_ref or check_id}: {req.amount} {req.currency}: "
-                                  + "; ".join(result.reasons))
-    audit.record(cur, actor=who.user, role=who.role, action="check.create", outcome=result.outcome,
-                 target=f"check:{check_id}", why=req.order_ref,
-                 detail={"customer_id": req.customer_id, "amount": req.amount, "currency": req.currency,
-                         "case_id": case_id})
+    check_id, created_at, case_id = cur.fetchone() or (None, None, None)
     return {
         "check_id": check_id, "customer_id": req.customer_id, "outcome": result.outcome, "reasons": result.reasons,
         "amount": str(req.amount), "currency": req.currency, "amount_eur": str(amount_eur),

@@ -18,13 +18,12 @@ where user_name = %(user)s and revoked_at is null;
 insert into desk.audit_log (actor, role, action, target, why, outcome, detail)
 values (%(actor)s, %(role)s, %(action)s, %(target)s, %(why)s, %(outcome)s, %(detail)s::jsonb);
 
--- name: lock_customer
--- Checks of one customer run one at a time, so two orders cannot both pass on the same headroom.
-select pg_advisory_xact_lock(4171019, hashtext(%(c)s));
-
 -- name: check_facts
 -- Everything a credit check decides from, in one round trip: the customer's latest rating version
 -- (and the last rated date it holds on), the override holding today, exposure, warnings and blocks.
+-- The lock first: checks of one customer run one at a time (until commit), so two orders cannot both
+-- pass on the same headroom.
+select pg_advisory_xact_lock(4171019, hashtext(%(c)s));
 with v as (
     select *
     from ratings.customer_rating_versions
@@ -79,35 +78,65 @@ from v
 cross join latest
 left join desk.customer_exposure as e on v.customer_id = e.customer_id;
 
--- name: insert_check
-insert into desk.credit_checks (
-    customer_id, order_ref, amount, currency, amount_eur, outcome, reasons, rating_as_of, rating_grade,
-    pd_12m, credit_limit, exposure_eur, requested_by
-)
-values (
-    %(customer_id)s, %(order_ref)s, %(amount)s, %(currency)s, %(amount_eur)s, %(outcome)s, %(reasons)s,
-    %(rating_as_of)s, %(rating_grade)s, %(pd_12m)s, %(credit_limit)s, %(exposure_eur)s, %(requested_by)s
-)
-returning check_id, created_at;
+-- name: record_check
+-- The check, its case when referred (owner: the CRM's account manager, else the segment's credit team;
+-- due: the segment's review frequency capped for checks) and its audit row, in one statement.
+with chk as (
+    insert into desk.credit_checks (
+        customer_id, order_ref, amount, currency, amount_eur, outcome, reasons, rating_as_of, rating_grade,
+        pd_12m, credit_limit, exposure_eur, requested_by
+    )
+    values (
+        %(customer_id)s, %(order_ref)s, %(amount)s, %(currency)s, %(amount_eur)s, %(outcome)s, %(reasons)s,
+        %(rating_as_of)s, %(rating_grade)s, %(pd_12m)s, %(credit_limit)s, %(exposure_eur)s, %(requested_by)s
+    )
+    returning check_id, created_at
+),
 
--- name: case_owner
--- The account manager from the CRM, else the credit team of the customer's segment; the due date
--- from the segment's review frequency, capped by the source's maximum.
+case_owner as (
+    select
+        coalesce(m.manager, %(teams)s::jsonb ->> %(segment)s, %(default_team)s) as owner,
+        least(
+            (current_date + make_interval(months => coalesce(s.review_frequency_months, 1)))::date,
+            current_date + %(max_days)s::integer
+        ) as due_date
+    from (select 1) as one
+    left join desk.account_managers as m on m.customer_id = %(customer_id)s
+    left join ratings.risk_segments as s on s.risk_segment = %(segment)s
+),
+
+referred as (
+    insert into desk.cases (customer_id, source, source_key, title, owner, due_date)
+    select
+        %(customer_id)s,
+        'check',
+        'check:' || chk.check_id,
+        'Referred order ' || coalesce(%(order_ref)s, chk.check_id::text) || ': ' || %(case_title)s,
+        o.owner,
+        o.due_date
+    from chk cross join case_owner as o
+    where %(refer)s
+    returning case_id
+),
+
+audited as (
+    insert into desk.audit_log (actor, role, action, target, why, outcome, detail)
+    select
+        %(requested_by)s,
+        %(role)s,
+        'check.create',
+        'check:' || chk.check_id,
+        %(order_ref)s,
+        %(outcome)s,
+        %(detail)s::jsonb || jsonb_build_object('case_id', (select r.case_id from referred as r))
+    from chk
+)
+
 select
-    coalesce(m.manager, %(teams)s::jsonb ->> %(segment)s, %(default_team)s) as owner,
-    least(
-        (current_date + make_interval(months => coalesce(s.review_frequency_months, 1)))::date,
-        current_date + %(max_days)s::integer
-    ) as due_date
-from (select 1) as one
-left join desk.account_managers as m on m.customer_id = %(c)s
-left join ratings.risk_segments as s on s.risk_segment = %(segment)s;
-
--- name: insert_case
-insert into desk.cases (customer_id, source, source_key, title, owner, due_date)
-values (%(c)s, %(source)s, %(key)s, %(title)s, %(owner)s, %(due)s)
-on conflict (source_key) do nothing
-returning case_id;
+    chk.check_id,
+    chk.created_at,
+    (select r.case_id from referred as r) as case_id
+from chk;
 
 -- name: sync_decision_cases
 -- A case for each customer whose latest rating decides review or hold, unless one is already open
