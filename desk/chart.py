@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date
 from html import escape
 
-WIDTH, HEIGHT, PAD_L, PAD_R, PAD_T, PAD_B = 640, 220, 56, 16, 16, 40
+WIDTH, HEIGHT, PAD_L, PAD_R, PAD_T, PAD_B = 640, 220, 56, 40, 16, 40
 
 
 def pd_chart(points: Sequence[tuple[date, float, str]]) -> str:

@@ -29,8 +29,8 @@ def reason_texts() -> dict[str, str]:
     return {code: entry["text"] for code, entry in load_config("reason_codes")["codes"].items()}
 
 
-def _page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    return HTMLResponse(TEMPLATES.get_template(name).render(**context), status_code=status)
+def _page(name: str, http_status: int = 200, **context: Any) -> HTMLResponse:
+    return HTMLResponse(TEMPLATES.get_template(name).render(**context), status_code=http_status)
 
 
 def add_pages(app: FastAPI, *, act: Callable[..., Any], cfg: DeskConfig, customer_pattern: str,
@@ -44,7 +44,7 @@ def add_pages(app: FastAPI, *, act: Callable[..., Any], cfg: DeskConfig, custome
         except DeskError as exc:
             if exc.status == 401:
                 return RedirectResponse("/login", status_code=303)
-            return _page("error.html", status=exc.status, message=exc.message)
+            return _page("error.html", http_status=exc.status, message=exc.message)
 
     @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
     def login_form() -> HTMLResponse:
@@ -55,7 +55,7 @@ def add_pages(app: FastAPI, *, act: Callable[..., Any], cfg: DeskConfig, custome
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
         token = (form.get("token") or [""])[0].strip()
         if not token:
-            return _page("login.html", status=400, error="Paste your desk token.")
+            return _page("login.html", http_status=400, error="Paste your desk token.")
         response = RedirectResponse("/", status_code=303)
         response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=8 * 3600)
         return response
@@ -75,17 +75,17 @@ def add_pages(app: FastAPI, *, act: Callable[..., Any], cfg: DeskConfig, custome
         try:
             return RedirectResponse(f"/customers/{customer_of(account_id.strip())}", status_code=303)
         except DeskError as exc:
-            return _page("error.html", status=exc.status, message=exc.message)
+            return _page("error.html", http_status=exc.status, message=exc.message)
 
     @app.get("/customers/{customer_id}", response_class=HTMLResponse, include_in_schema=False)
     def customer_page(customer_id: str, request: Request) -> Any:
         if not customer_re.fullmatch(customer_id):
-            return _page("error.html", status=422, message="not a customer id")
+            return _page("error.html", http_status=422, message="not a customer id")
 
         def work(cur: Any, who: Any) -> HTMLResponse:
             view = service.customer_view(cur, customer_id)
             if view is None:
-                return _page("error.html", status=404, message="unknown customer: no rating is published")
+                return _page("error.html", http_status=404, message="unknown customer: no rating is published")
             history = view["rating_history"]
             chart = pd_chart([(v["valid_from_date"], v["pd_12m"], v["rating_grade"]) for v in history])
             texts = reason_texts()
