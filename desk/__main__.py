@@ -1,11 +1,11 @@
 """The desk's commands: serve, issue/revoke tokens, refresh the exposure snapshot, sync the queue, print OpenAPI.
 
-    python -m desk serve [--host 127.0.0.1] [--port 8090]
-    python -m desk token create --user alice --role credit_analyst   # prints the token once
-    python -m desk token revoke --user alice
-    python -m desk refresh-exposure     # as a role that reads marts (the warehouse connection)
-    python -m desk sync                 # open cases for the latest ratings' review/hold and critical warnings
-    python -m desk openapi > docs/desk-openapi.json
+python -m desk serve [--host 127.0.0.1] [--port 8090]
+python -m desk token create --user alice --role credit_analyst   # prints the token once
+python -m desk token revoke --user alice
+python -m desk refresh-exposure     # as a role that reads marts (the warehouse connection)
+python -m desk sync                 # open cases for the latest ratings' review/hold and critical warnings
+python -m desk openapi > docs/desk-openapi.json
 """
 
 from __future__ import annotations
@@ -61,8 +61,9 @@ def _openapi(_: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m desk", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m desk", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the service (uvicorn)")
     serve.add_argument("--host", default="127.0.0.1")
@@ -74,8 +75,9 @@ def main(argv: list[str] | None = None) -> None:
     token.add_argument("--user", required=True)
     token.add_argument("--role", choices=ROLES)
     token.set_defaults(run=_token)
-    sub.add_parser("refresh-exposure", help="refresh desk.customer_exposure from the feature mart").set_defaults(
-        run=_refresh)
+    sub.add_parser(
+        "refresh-exposure", help="refresh desk.customer_exposure from the feature mart"
+    ).set_defaults(run=_refresh)
     sub.add_parser("sync", help="open cases for the latest ratings").set_defaults(run=_sync)
     sub.add_parser("openapi", help="print the OpenAPI document").set_defaults(run=_openapi)
     args = parser.parse_args(argv)

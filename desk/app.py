@@ -32,8 +32,13 @@ class CreditCheckIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     account_id: str = AccountId
-    amount: Decimal = Field(gt=0, le=Decimal("1e12"), max_digits=18, decimal_places=2,
-                            description="Order amount in `currency`, > 0, at most 2 decimals")
+    amount: Decimal = Field(
+        gt=0,
+        le=Decimal("1e12"),
+        max_digits=18,
+        decimal_places=2,
+        description="Order amount in `currency`, > 0, at most 2 decimals",
+    )
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code; see config/desk.yml currencies")
     order_ref: str | None = Field(default=None, max_length=64, description="The order's reference in the ERP")
 
@@ -59,8 +64,12 @@ class CloseCaseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     outcome: str = Field(description="One of config/desk.yml outcomes")
     reason_code: str = Field(description="One of config/desk.yml reason_codes")
-    note: str | None = Field(default=None, max_length=2000, description="Why; required for overrides and blocks")
-    override_limit: Decimal | None = Field(default=None, ge=0, le=Decimal("1e12"), max_digits=18, decimal_places=2)
+    note: str | None = Field(
+        default=None, max_length=2000, description="Why; required for overrides and blocks"
+    )
+    override_limit: Decimal | None = Field(
+        default=None, ge=0, le=Decimal("1e12"), max_digits=18, decimal_places=2
+    )
     override_expires_on: dt.date | None = None
 
 
@@ -83,8 +92,10 @@ def _error(status: int, message: str, details: Any = None) -> JSONResponse:
 
 
 def _validation_details(exc: RequestValidationError) -> tuple[int, str, list[dict[str, str]]]:
-    details = [{"field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"), "message": err.get("msg", "")}
-               for err in exc.errors()]
+    details = [
+        {"field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"), "message": err.get("msg", "")}
+        for err in exc.errors()
+    ]
     if any(err.get("type") == "json_invalid" for err in exc.errors()):
         return 400, "malformed JSON body", details
     return 422, "invalid request: " + "; ".join(f"{d['field']}: {d['message']}" for d in details), details
@@ -143,27 +154,53 @@ def create_app(url: str | None = None, cfg: DeskConfig | None = None) -> FastAPI
         with db().transaction() as cur:
             return tokens.principal(cur, token)
 
-    def act(request: Request, action: str, target: str | None, work: Callable[[Any, Principal], T],
-            allow_cookie: bool = False) -> T:
+    def act(
+        request: Request,
+        action: str,
+        target: str | None,
+        work: Callable[[Any, Principal], T],
+        allow_cookie: bool = False,
+    ) -> T:
         """Authenticate, authorise, run `work` in one transaction; refusals are audited in their own."""
         who = principal(request, allow_cookie)
         if who is None:
             with db().transaction() as cur:
-                audit.record(cur, actor="unauthenticated", role=None, action=action, outcome="denied", target=target,
-                             why="missing or unknown token")
+                audit.record(
+                    cur,
+                    actor="unauthenticated",
+                    role=None,
+                    action=action,
+                    outcome="denied",
+                    target=target,
+                    why="missing or unknown token",
+                )
             raise DeskError(401, "missing or unknown token: send Authorization: Bearer <token>")
         if not who.may(action):
             with db().transaction() as cur:
-                audit.record(cur, actor=who.user, role=who.role, action=action, outcome="denied", target=target,
-                             why=f"role {who.role} may not {action}")
+                audit.record(
+                    cur,
+                    actor=who.user,
+                    role=who.role,
+                    action=action,
+                    outcome="denied",
+                    target=target,
+                    why=f"role {who.role} may not {action}",
+                )
             raise DeskError(403, f"role {who.role} may not {action}")
         try:
             with db().transaction() as cur:
                 return work(cur, who)
         except DeskError as exc:
             with db().transaction() as cur:
-                audit.record(cur, actor=who.user, role=who.role, action=action, outcome=f"refused {exc.status}",
-                             target=target, why=exc.message)
+                audit.record(
+                    cur,
+                    actor=who.user,
+                    role=who.role,
+                    action=action,
+                    outcome=f"refused {exc.status}",
+                    target=target,
+                    why=exc.message,
+                )
             raise
 
     def customer(account_id: str) -> str:
@@ -172,21 +209,43 @@ def create_app(url: str | None = None, cfg: DeskConfig | None = None) -> FastAPI
         except ValueError as exc:
             raise DeskError(422, str(exc)) from exc
 
-    @app.post("/v1/credit-checks", response_model=CreditCheckOut, tags=["credit checks"],
-              responses={400: {"description": "malformed JSON"}, 401: {"description": "no or unknown token"},
-                         403: {"description": "role may not check"}, 404: {"description": "unknown customer"},
-                         413: {"description": "body too large"}, 422: {"description": "invalid field"}})
+    @app.post(
+        "/v1/credit-checks",
+        response_model=CreditCheckOut,
+        tags=["credit checks"],
+        responses={
+            400: {"description": "malformed JSON"},
+            401: {"description": "no or unknown token"},
+            403: {"description": "role may not check"},
+            404: {"description": "unknown customer"},
+            413: {"description": "body too large"},
+            422: {"description": "invalid field"},
+        },
+    )
     def create_check(body: CreditCheckIn, request: Request) -> JSONResponse:
         """Check an order: `pass`, `refer` (a credit analyst decides; a case is opened) or `block`, with reasons."""
-        req = CheckRequest(customer_id=customer(body.account_id), amount=body.amount, currency=body.currency,
-                           order_ref=body.order_ref)
+        req = CheckRequest(
+            customer_id=customer(body.account_id),
+            amount=body.amount,
+            currency=body.currency,
+            order_ref=body.order_ref,
+        )
         # the hot path: returned as built, not validated again against the response model
-        return JSONResponse(act(request, "check.create", body.order_ref,
-                                lambda cur, who: service.credit_check(cur, cfg, who, req, dt.date.today())))
+        return JSONResponse(
+            act(
+                request,
+                "check.create",
+                body.order_ref,
+                lambda cur, who: service.credit_check(cur, cfg, who, req, dt.date.today()),
+            )
+        )
 
     @app.get("/v1/credit-checks", tags=["credit checks"])
-    def list_checks(request: Request, account_id: str = Query(pattern=ACCOUNT_ID_PATTERN),
-                    limit: int = Query(50, ge=1, le=500)) -> list[dict[str, Any]]:
+    def list_checks(
+        request: Request,
+        account_id: str = Query(pattern=ACCOUNT_ID_PATTERN),
+        limit: int = Query(50, ge=1, le=500),
+    ) -> list[dict[str, Any]]:
         """Past checks of a customer, newest first."""
         cid = customer(account_id)
 
@@ -199,15 +258,24 @@ def create_app(url: str | None = None, cfg: DeskConfig | None = None) -> FastAPI
     @app.post("/v1/credit-checks/{check_id}/close", tags=["credit checks"])
     def close_check(check_id: int, body: ReasonIn, request: Request) -> dict[str, Any]:
         """The order was invoiced or cancelled: the check stops counting as exposure."""
-        return act(request, "check.close", f"check:{check_id}",
-                   lambda cur, who: service.close_check(cur, who, check_id, body.reason))
+        return act(
+            request,
+            "check.close",
+            f"check:{check_id}",
+            lambda cur, who: service.close_check(cur, who, check_id, body.reason),
+        )
 
     @app.get("/v1/cases", tags=["review queue"])
-    def cases(request: Request, status: str | None = Query("open", pattern="^(open|closed)$"),
-              owner: str | None = Query(None, max_length=100),
-              limit: int = Query(200, ge=1, le=1000)) -> list[dict[str, Any]]:
+    def cases(
+        request: Request,
+        status: str | None = Query("open", pattern="^(open|closed)$"),
+        owner: str | None = Query(None, max_length=100),
+        limit: int = Query(200, ge=1, le=1000),
+    ) -> list[dict[str, Any]]:
         """The review queue: open cases by due date (or closed ones, or one owner's)."""
-        return act(request, "case.read", None, lambda cur, _: service.list_cases(cur, status, owner, None, limit))
+        return act(
+            request, "case.read", None, lambda cur, _: service.list_cases(cur, status, owner, None, limit)
+        )
 
     @app.post("/v1/cases/sync", tags=["review queue"])
     def sync(request: Request) -> dict[str, int]:
@@ -218,21 +286,33 @@ def create_app(url: str | None = None, cfg: DeskConfig | None = None) -> FastAPI
     def close(case_id: int, body: CloseCaseIn, request: Request) -> dict[str, Any]:
         """Close a case with an outcome and reason code (override_limit: a limit override, four eyes above the
         configured amount)."""
-        return act(request, "case.close", f"case:{case_id}",
-                   lambda cur, who: service.close_case(cur, cfg, who, case_id, body.model_dump(), dt.date.today()))
+        return act(
+            request,
+            "case.close",
+            f"case:{case_id}",
+            lambda cur, who: service.close_case(cur, cfg, who, case_id, body.model_dump(), dt.date.today()),
+        )
 
     @app.post("/v1/overrides/{override_id}/decision", tags=["review queue"])
     def decide(override_id: int, body: DecisionIn, request: Request) -> dict[str, Any]:
         """Second approver: approve or reject a pending limit override (never the requester)."""
-        return act(request, "override.approve", f"override:{override_id}",
-                   lambda cur, who: service.decide_override(cur, who, override_id, body.approve, body.reason))
+        return act(
+            request,
+            "override.approve",
+            f"override:{override_id}",
+            lambda cur, who: service.decide_override(cur, who, override_id, body.approve, body.reason),
+        )
 
     @app.post("/v1/customers/{account_id}/block/lift", tags=["customers"])
     def lift(account_id: str, body: ReasonIn, request: Request) -> dict[str, Any]:
         """Lift a customer's credit block."""
         cid = customer(account_id)
-        return act(request, "block.lift", f"customer:{cid}",
-                   lambda cur, who: service.lift_block(cur, who, cid, body.reason))
+        return act(
+            request,
+            "block.lift",
+            f"customer:{cid}",
+            lambda cur, who: service.lift_block(cur, who, cid, body.reason),
+        )
 
     @app.get("/v1/customers/{account_id}", tags=["customers"])
     def customer_detail(account_id: str, request: Request) -> dict[str, Any]:
@@ -248,8 +328,11 @@ def create_app(url: str | None = None, cfg: DeskConfig | None = None) -> FastAPI
         return act(request, "customer.read", f"customer:{cid}", work)
 
     @app.get("/v1/audit", tags=["audit"])
-    def audit_log(request: Request, actor: str | None = Query(None, max_length=100),
-                  limit: int = Query(200, ge=1, le=5000)) -> list[dict[str, Any]]:
+    def audit_log(
+        request: Request,
+        actor: str | None = Query(None, max_length=100),
+        limit: int = Query(200, ge=1, le=5000),
+    ) -> list[dict[str, Any]]:
         """The audit trail, newest first."""
         return act(request, "audit.read", None, lambda cur, _: service.list_audit(cur, actor, limit))
 

@@ -17,12 +17,31 @@ from desk.queries import queries
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "sales": frozenset({"check.create"}),
     "credit_analyst": frozenset(
-        {"check.create", "check.read", "check.close", "case.read", "case.close", "case.sync", "customer.read",
-         "override.request"}
+        {
+            "check.create",
+            "check.read",
+            "check.close",
+            "case.read",
+            "case.close",
+            "case.sync",
+            "customer.read",
+            "override.request",
+        }
     ),
     "credit_manager": frozenset(
-        {"check.create", "check.read", "check.close", "case.read", "case.close", "case.sync", "customer.read",
-         "override.request", "override.approve", "block.lift", "audit.read"}
+        {
+            "check.create",
+            "check.read",
+            "check.close",
+            "case.read",
+            "case.close",
+            "case.sync",
+            "customer.read",
+            "override.request",
+            "override.approve",
+            "block.lift",
+            "audit.read",
+        }
     ),
     "auditor": frozenset({"check.read", "case.read", "customer.read", "audit.read"}),
 }

@@ -30,15 +30,23 @@ def pd_chart(points: Sequence[tuple[date, float, str]]) -> str:
         if i:
             path.append(f"L{x(d):.1f},{y(pds[i - 1]):.1f}")
         path.append(f"{'M' if i == 0 else 'L'}{x(d):.1f},{y(pd):.1f}")
-        labels.append(f'<circle cx="{x(d):.1f}" cy="{y(pd):.1f}" r="3"/>'
-                      f'<text x="{x(d) + 4:.1f}" y="{y(pd) - 6:.1f}" class="grade">{escape(grade)}</text>')
-    ticks = [10 ** e for e in range(math.floor(lo), math.ceil(hi) + 1) if lo <= e <= hi]
-    axis = "".join(f'<text x="4" y="{y(t) + 4:.1f}" class="tick">{t:.2%}</text>'
-                   f'<line x1="{PAD_L}" x2="{WIDTH - PAD_R}" y1="{y(t):.1f}" y2="{y(t):.1f}" class="grid"/>'
-                   for t in ticks)
-    dates = (f'<text x="{PAD_L}" y="{HEIGHT - 12}" class="tick">{points[0][0].isoformat()}</text>'
-             f'<text x="{WIDTH - PAD_R}" y="{HEIGHT - 12}" class="tick" text-anchor="end">'
-             f"{points[-1][0].isoformat()}</text>")
-    return (f'<svg class="pd-chart" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" '
-            f'aria-label="PD and grade over time">{axis}{dates}'
-            f'<path d="{" ".join(path)}" class="pd-line"/>{"".join(labels)}</svg>')
+        labels.append(
+            f'<circle cx="{x(d):.1f}" cy="{y(pd):.1f}" r="3"/>'
+            f'<text x="{x(d) + 4:.1f}" y="{y(pd) - 6:.1f}" class="grade">{escape(grade)}</text>'
+        )
+    ticks = [10**e for e in range(math.floor(lo), math.ceil(hi) + 1) if lo <= e <= hi]
+    axis = "".join(
+        f'<text x="4" y="{y(t) + 4:.1f}" class="tick">{t:.2%}</text>'
+        f'<line x1="{PAD_L}" x2="{WIDTH - PAD_R}" y1="{y(t):.1f}" y2="{y(t):.1f}" class="grid"/>'
+        for t in ticks
+    )
+    dates = (
+        f'<text x="{PAD_L}" y="{HEIGHT - 12}" class="tick">{points[0][0].isoformat()}</text>'
+        f'<text x="{WIDTH - PAD_R}" y="{HEIGHT - 12}" class="tick" text-anchor="end">'
+        f"{points[-1][0].isoformat()}</text>"
+    )
+    return (
+        f'<svg class="pd-chart" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" '
+        f'aria-label="PD and grade over time">{axis}{dates}'
+        f'<path d="{" ".join(path)}" class="pd-line"/>{"".join(labels)}</svg>'
+    )

@@ -75,25 +75,51 @@ def evaluate(facts: CheckFacts, amount_eur: Decimal, today: date, rules: CheckRu
     if facts.rating_grade in rules.block_grades:
         fired.append(("block", f"Rating grade {facts.rating_grade} (in default)"))
     if limit <= 0 or after > limit * rules.block_over_limit_ratio:
-        fired.append(("block", f"Exposure after this order {_eur(after)} is more than "
-                               f"{rules.block_over_limit_ratio} x the {facts.limit_source} {_eur(limit)}"))
+        fired.append(
+            (
+                "block",
+                f"Exposure after this order {_eur(after)} is more than "
+                f"{rules.block_over_limit_ratio} x the {facts.limit_source} {_eur(limit)}",
+            )
+        )
     elif after > limit:
-        fired.append(("refer", f"Exposure after this order {_eur(after)} exceeds the {facts.limit_source} "
-                               f"{_eur(limit)}"))
+        fired.append(
+            (
+                "refer",
+                f"Exposure after this order {_eur(after)} exceeds the {facts.limit_source} {_eur(limit)}",
+            )
+        )
     if facts.decision in rules.refer_decisions:
-        fired.append(("refer", f"Latest credit decision is '{facts.decision}': a credit analyst reviews new orders"))
+        fired.append(
+            ("refer", f"Latest credit decision is '{facts.decision}': a credit analyst reviews new orders")
+        )
     if rules.refer_on_critical_warning and facts.critical_warnings:
         fired.append(("refer", "Open critical early warning: " + "; ".join(facts.critical_warnings)))
     if amount_eur > rules.refer_above_amount:
-        fired.append(("refer", f"Order of {_eur(amount_eur)} is above the single-order referral amount "
-                               f"{_eur(rules.refer_above_amount)}"))
+        fired.append(
+            (
+                "refer",
+                f"Order of {_eur(amount_eur)} is above the single-order referral amount "
+                f"{_eur(rules.refer_above_amount)}",
+            )
+        )
     age = (today - facts.rating_as_of).days if facts.rating_as_of else None
     if age is None or age > rules.max_rating_age_days:
         when = facts.rating_as_of.isoformat() if facts.rating_as_of else "never"
-        fired.append(("refer", f"Latest rating is out of date (rated {when}; at most "
-                               f"{rules.max_rating_age_days} days old is relied on)"))
+        fired.append(
+            (
+                "refer",
+                f"Latest rating is out of date (rated {when}; at most "
+                f"{rules.max_rating_age_days} days old is relied on)",
+            )
+        )
     if not fired:
-        return CheckResult("pass", [f"Within the {facts.limit_source}: exposure after this order {_eur(after)} "
-                                    f"of {_eur(limit)}; grade {facts.rating_grade}, no blocking signal"])
+        return CheckResult(
+            "pass",
+            [
+                f"Within the {facts.limit_source}: exposure after this order {_eur(after)} "
+                f"of {_eur(limit)}; grade {facts.rating_grade}, no blocking signal"
+            ],
+        )
     outcome = max((o for o, _ in fired), key=SEVERITY.__getitem__)
     return CheckResult(outcome, [reason for _, reason in fired])

@@ -54,7 +54,9 @@ def to_eur(cfg: DeskConfig, amount: Decimal, currency: str) -> Decimal:
     """The order amount in EUR at the configured rate; an unknown currency is a 422."""
     rate = cfg.fx_to_eur.get(currency)
     if rate is None:
-        raise DeskError(422, f"unknown currency {currency!r}: accepted are {', '.join(sorted(cfg.fx_to_eur))}")
+        raise DeskError(
+            422, f"unknown currency {currency!r}: accepted are {', '.join(sorted(cfg.fx_to_eur))}"
+        )
     return (amount * rate).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
@@ -65,13 +67,35 @@ def load_facts(cur: psycopg2.extensions.cursor, customer_id: str) -> tuple[Check
     if row is None:
         return None
     *values, segment = row
-    (cid, as_of, grade, pd, decision, current, recommended, override, receivables, orders, pending,
-     warnings, block) = values
+    (
+        cid,
+        as_of,
+        grade,
+        pd,
+        decision,
+        current,
+        recommended,
+        override,
+        receivables,
+        orders,
+        pending,
+        warnings,
+        block,
+    ) = values
     facts = CheckFacts(
-        customer_id=cid, rating_as_of=as_of, rating_grade=grade, pd_12m=pd, decision=decision,
-        current_credit_limit=current, recommended_credit_limit=recommended, override_limit=override,
-        open_receivables=Decimal(receivables), open_orders=Decimal(orders), pending_checks=Decimal(pending),
-        critical_warnings=list(warnings), block_reason=block,
+        customer_id=cid,
+        rating_as_of=as_of,
+        rating_grade=grade,
+        pd_12m=pd,
+        decision=decision,
+        current_credit_limit=current,
+        recommended_credit_limit=recommended,
+        override_limit=override,
+        open_receivables=Decimal(receivables),
+        open_orders=Decimal(orders),
+        pending_checks=Decimal(pending),
+        critical_warnings=list(warnings),
+        block_reason=block,
     )
     return facts, segment
 
@@ -86,37 +110,75 @@ def credit_check(
         raise DeskError(404, "unknown customer: no rating is published for this account id")
     facts, segment = loaded
     result = evaluate(facts, amount_eur, today, cfg.check)
-    cur.execute(_sql("record_check"), {
-        "customer_id": req.customer_id, "order_ref": req.order_ref, "amount": req.amount, "currency": req.currency,
-        "amount_eur": amount_eur, "outcome": result.outcome, "reasons": result.reasons,
-        "rating_as_of": facts.rating_as_of, "rating_grade": facts.rating_grade, "pd_12m": facts.pd_12m,
-        "credit_limit": facts.limit, "exposure_eur": facts.exposure, "requested_by": who.user, "role": who.role,
-        "refer": result.outcome == "refer", "case_title": f"{req.amount} {req.currency}: " + "; ".join(result.reasons),
-        "segment": segment, "teams": json.dumps(cfg.team_by_segment), "default_team": cfg.default_team,
-        "max_days": cfg.max_due_days["check"],
-        "detail": json.dumps({"customer_id": req.customer_id, "amount": str(req.amount), "currency": req.currency}),
-    })
+    cur.execute(
+        _sql("record_check"),
+        {
+            "customer_id": req.customer_id,
+            "order_ref": req.order_ref,
+            "amount": req.amount,
+            "currency": req.currency,
+            "amount_eur": amount_eur,
+            "outcome": result.outcome,
+            "reasons": result.reasons,
+            "rating_as_of": facts.rating_as_of,
+            "rating_grade": facts.rating_grade,
+            "pd_12m": facts.pd_12m,
+            "credit_limit": facts.limit,
+            "exposure_eur": facts.exposure,
+            "requested_by": who.user,
+            "role": who.role,
+            "refer": result.outcome == "refer",
+            "case_title": f"{req.amount} {req.currency}: " + "; ".join(result.reasons),
+            "segment": segment,
+            "teams": json.dumps(cfg.team_by_segment),
+            "default_team": cfg.default_team,
+            "max_days": cfg.max_due_days["check"],
+            "detail": json.dumps(
+                {"customer_id": req.customer_id, "amount": str(req.amount), "currency": req.currency}
+            ),
+        },
+    )
     check_id, created_at, case_id = cur.fetchone() or (None, None, None)
     return {
-        "check_id": check_id, "customer_id": req.customer_id, "outcome": result.outcome, "reasons": result.reasons,
-        "amount": str(req.amount), "currency": req.currency, "amount_eur": str(amount_eur),
-        "credit_limit": str(facts.limit), "limit_source": facts.limit_source,
-        "exposure_before_eur": str(facts.exposure), "rating_grade": facts.rating_grade,
+        "check_id": check_id,
+        "customer_id": req.customer_id,
+        "outcome": result.outcome,
+        "reasons": result.reasons,
+        "amount": str(req.amount),
+        "currency": req.currency,
+        "amount_eur": str(amount_eur),
+        "credit_limit": str(facts.limit),
+        "limit_source": facts.limit_source,
+        "exposure_before_eur": str(facts.exposure),
+        "rating_grade": facts.rating_grade,
         "rating_as_of": facts.rating_as_of.isoformat() if facts.rating_as_of else None,
-        "case_id": case_id, "checked_at": created_at.isoformat() if created_at else None,
+        "case_id": case_id,
+        "checked_at": created_at.isoformat() if created_at else None,
     }
 
 
 def sync_cases(cur: psycopg2.extensions.cursor, cfg: DeskConfig, who: Principal) -> dict[str, int]:
     """Open cases for review/hold decisions and new critical warnings of the latest ratings (idempotent)."""
     teams = json.dumps(cfg.team_by_segment)
-    cur.execute(_sql("sync_decision_cases"), {"teams": teams, "default_team": cfg.default_team,
-                                              "max_days": cfg.max_due_days["decision"],
-                                              "decisions": list(cfg.case_decisions)})
+    cur.execute(
+        _sql("sync_decision_cases"),
+        {
+            "teams": teams,
+            "default_team": cfg.default_team,
+            "max_days": cfg.max_due_days["decision"],
+            "decisions": list(cfg.case_decisions),
+        },
+    )
     decisions = max(cur.rowcount, 0)
-    cur.execute(_sql("sync_warning_cases"), {"teams": teams, "default_team": cfg.default_team,
-                                             "max_days": cfg.max_due_days["warning"],
-                                             "severities": list(cfg.case_warning_severities)})
+    cur.execute(
+        _sql("sync_warning_cases"),
+        {
+            "teams": teams,
+            "default_team": cfg.default_team,
+            "max_days": cfg.max_due_days["warning"],
+            "severities": list(cfg.case_warning_severities),
+        },
+    )
     warnings = max(cur.rowcount, 0)
     opened = {"decision_cases_opened": decisions, "warning_cases_opened": warnings}
     audit.record(cur, actor=who.user, role=who.role, action="case.sync", outcome="done", detail=opened)
@@ -133,7 +195,11 @@ def _override_expiry(cfg: DeskConfig, today: date, expires_on: date | None) -> d
 
 
 def close_case(
-    cur: psycopg2.extensions.cursor, cfg: DeskConfig, who: Principal, case_id: int, body: dict[str, Any],
+    cur: psycopg2.extensions.cursor,
+    cfg: DeskConfig,
+    who: Principal,
+    case_id: int,
+    body: dict[str, Any],
     today: date,
 ) -> dict[str, Any]:
     """Close an open case with an outcome and a reason code; an override may need a second approver."""
@@ -163,16 +229,38 @@ def close_case(
             raise DeskError(422, f"outcome {outcome} applies only to cases of referred checks")
         new_status = "approved" if outcome == "release_order" else "rejected"
         cur.execute(_sql("set_check_status"), {"id": int(source_key.split(":", 1)[1]), "status": new_status})
-    cur.execute(_sql("close_case"), {"id": case_id, "user": who.user, "outcome": outcome,
-                                     "reason_code": reason_code, "note": note or None})
-    audit.record(cur, actor=who.user, role=who.role, action="case.close", outcome=outcome, target=f"case:{case_id}",
-                 why=f"{reason_code}: {note}" if note else reason_code, detail=result)
+    cur.execute(
+        _sql("close_case"),
+        {
+            "id": case_id,
+            "user": who.user,
+            "outcome": outcome,
+            "reason_code": reason_code,
+            "note": note or None,
+        },
+    )
+    audit.record(
+        cur,
+        actor=who.user,
+        role=who.role,
+        action="case.close",
+        outcome=outcome,
+        target=f"case:{case_id}",
+        why=f"{reason_code}: {note}" if note else reason_code,
+        detail=result,
+    )
     return result
 
 
 def _request_override(
-    cur: psycopg2.extensions.cursor, cfg: DeskConfig, who: Principal, customer_id: str, case_id: int,
-    body: dict[str, Any], note: str, today: date,
+    cur: psycopg2.extensions.cursor,
+    cfg: DeskConfig,
+    who: Principal,
+    customer_id: str,
+    case_id: int,
+    body: dict[str, Any],
+    note: str,
+    today: date,
 ) -> dict[str, Any]:
     if not who.may("override.request"):
         raise DeskError(403, f"role {who.role} may not override limits")
@@ -185,12 +273,28 @@ def _request_override(
     cur.execute(_sql("latest_version"), {"c": customer_id})
     grade, recommended, _ = cur.fetchone() or (None, None, None)
     status = "pending_approval" if Decimal(limit) > cfg.four_eyes_above else "active"
-    cur.execute(_sql("insert_override"), {"c": customer_id, "case_id": case_id, "limit": limit,
-                                          "recommended": recommended, "grade": grade, "reason": note,
-                                          "expires": expires, "user": who.user, "status": status})
+    cur.execute(
+        _sql("insert_override"),
+        {
+            "c": customer_id,
+            "case_id": case_id,
+            "limit": limit,
+            "recommended": recommended,
+            "grade": grade,
+            "reason": note,
+            "expires": expires,
+            "user": who.user,
+            "status": status,
+        },
+    )
     override_id, status = cur.fetchone() or (None, status)
-    return {"override_id": override_id, "status": status, "override_limit": str(limit),
-            "expires_on": expires.isoformat(), "four_eyes": status == "pending_approval"}
+    return {
+        "override_id": override_id,
+        "status": status,
+        "override_limit": str(limit),
+        "expires_on": expires.isoformat(),
+        "four_eyes": status == "pending_approval",
+    }
 
 
 def decide_override(
@@ -208,9 +312,16 @@ def decide_override(
         raise DeskError(403, "four eyes: the analyst who requested an override cannot approve it")
     new_status = "active" if approve else "rejected"
     cur.execute(_sql("decide_override"), {"id": override_id, "status": new_status, "user": who.user})
-    audit.record(cur, actor=who.user, role=who.role, action="override.approve", outcome=new_status,
-                 target=f"override:{override_id}", why=why,
-                 detail={"customer_id": customer_id, "override_limit": limit, "requested_by": requested_by})
+    audit.record(
+        cur,
+        actor=who.user,
+        role=who.role,
+        action="override.approve",
+        outcome=new_status,
+        target=f"override:{override_id}",
+        why=why,
+        detail={"customer_id": customer_id, "override_limit": limit, "requested_by": requested_by},
+    )
     return {"override_id": override_id, "status": new_status}
 
 
@@ -219,8 +330,15 @@ def close_check(cur: psycopg2.extensions.cursor, who: Principal, check_id: int, 
     cur.execute(_sql("set_check_status"), {"id": check_id, "status": "closed"})
     if cur.fetchone() is None:
         raise DeskError(404, f"no open check {check_id}")
-    audit.record(cur, actor=who.user, role=who.role, action="check.close", outcome="closed",
-                 target=f"check:{check_id}", why=why)
+    audit.record(
+        cur,
+        actor=who.user,
+        role=who.role,
+        action="check.close",
+        outcome="closed",
+        target=f"check:{check_id}",
+        why=why,
+    )
     return {"check_id": check_id, "status": "closed"}
 
 
@@ -228,13 +346,25 @@ def lift_block(cur: psycopg2.extensions.cursor, who: Principal, customer_id: str
     cur.execute(_sql("lift_block"), {"c": customer_id, "user": who.user})
     if cur.rowcount == 0:
         raise DeskError(404, "the customer has no open block")
-    audit.record(cur, actor=who.user, role=who.role, action="block.lift", outcome="lifted",
-                 target=f"customer:{customer_id}", why=why)
+    audit.record(
+        cur,
+        actor=who.user,
+        role=who.role,
+        action="block.lift",
+        outcome="lifted",
+        target=f"customer:{customer_id}",
+        why=why,
+    )
     return {"customer_id": customer_id, "blocked": False}
 
 
-def list_cases(cur: psycopg2.extensions.cursor, status: str | None, owner: str | None, customer_id: str | None,
-               limit: int) -> list[dict[str, Any]]:
+def list_cases(
+    cur: psycopg2.extensions.cursor,
+    status: str | None,
+    owner: str | None,
+    customer_id: str | None,
+    limit: int,
+) -> list[dict[str, Any]]:
     cur.execute(_sql("list_cases"), {"status": status, "owner": owner, "c": customer_id, "limit": limit})
     return _rows(cur)
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import date
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -20,8 +20,10 @@ from desk.service import DeskError
 from desk.settings import DeskConfig
 
 COOKIE = "desk_token"
-TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).resolve().parent / "templates"),
-                        autoescape=select_autoescape(["html"]))
+TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).resolve().parent / "templates"),
+    autoescape=select_autoescape(["html"]),
+)
 
 
 def reason_texts() -> dict[str, str]:
@@ -33,8 +35,14 @@ def _page(name: str, http_status: int = 200, **context: Any) -> HTMLResponse:
     return HTMLResponse(TEMPLATES.get_template(name).render(**context), status_code=http_status)
 
 
-def add_pages(app: FastAPI, *, act: Callable[..., Any], cfg: DeskConfig, customer_pattern: str,
-              customer_of: Callable[[str], str]) -> None:
+def add_pages(
+    app: FastAPI,
+    *,
+    act: Callable[..., Any],
+    cfg: DeskConfig,
+    customer_pattern: str,
+    customer_of: Callable[[str], str],
+) -> None:
     """Mount the pages on the app; they read through the same role checks and audit as the API."""
     customer_re = re.compile(customer_pattern)
 
@@ -85,13 +93,23 @@ def add_pages(app: FastAPI, *, act: Callable[..., Any], cfg: DeskConfig, custome
         def work(cur: Any, who: Any) -> HTMLResponse:
             view = service.customer_view(cur, customer_id)
             if view is None:
-                return _page("error.html", http_status=404, message="unknown customer: no rating is published")
+                return _page(
+                    "error.html", http_status=404, message="unknown customer: no rating is published"
+                )
             history = view["rating_history"]
             chart = pd_chart([(v["valid_from_date"], v["pd_12m"], v["rating_grade"]) for v in history])
             texts = reason_texts()
             latest = history[-1]
             reasons = [texts.get(code, code) for code in latest["reason_codes"]]
-            return _page("customer.html", view=view, latest=latest, chart=chart, reasons=reasons, who=who,
-                         outcomes=cfg.outcomes, reason_codes=cfg.reason_codes)
+            return _page(
+                "customer.html",
+                view=view,
+                latest=latest,
+                chart=chart,
+                reasons=reasons,
+                who=who,
+                outcomes=cfg.outcomes,
+                reason_codes=cfg.reason_codes,
+            )
 
         return guarded(request, "customer.read", f"customer:{customer_id}", work)
