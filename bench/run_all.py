@@ -43,6 +43,8 @@ def _stages(customers: int) -> dict[str, list[str]]:
         "quality gate on a feature snapshot": ["-m", "bench.bench_gx", "--customers", str(customers)],
         "load vs bare COPY (both baselines)": ["-m", "bench.bench_ingest", "--customers", str(small)],
         "trainer vs peer libraries on public credit data": ["-m", "bench.bench_peers"],
+        "credit desk check under load": ["-m", "bench.bench_desk", "--customers", str(min(customers, 100_000)),
+                                         "--seconds", "60"],
     }
 
 

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from common.pseudonym import pseudonym_salt
 from tests.helpers.desk import Customer, add_warning, issue_tokens, run_sql, seed_book
 from tests.helpers.sql import fetch
 
@@ -113,3 +114,9 @@ def test_a_blocked_customer_is_blocked(desk, sales) -> None:
     result = check(desk, sales, blocked, 100)
     assert result["outcome"] == "block"
     assert "Customer is blocked for new orders: Fraud suspicion" in result["reasons"]
+
+
+def test_the_python_pseudonym_equals_what_the_dbt_macro_computes_in_postgresql(desk) -> None:
+    macro = fetch(desk.url, "select left(encode(sha256(convert_to(%s || ':' || %s, 'UTF8')), 'hex'), 32)",
+                  (pseudonym_salt(), GOOD.account_id))
+    assert macro == [(GOOD.customer_id,)]

@@ -10,7 +10,7 @@ import pytest
 
 from common.paths import REPO_ROOT
 
-RUNTIME = ("common", "ingest", "ml", "ratings", "expectations", "pipeline", "dags")
+RUNTIME = ("common", "ingest", "ml", "ratings", "expectations", "pipeline", "dags", "desk")
 # What ratings may use of ml: the model's scoring interface, and the one PSI.
 ML_FOR_RATINGS = {"ml.registry", "ml.scale", "ml.pyfunc_model", "ml.evaluate"}
 
@@ -69,6 +69,20 @@ def test_ratings_uses_only_the_scoring_interface_of_ml() -> None:
             for path in _files("ratings") for _, module in _imports(path, module_level=False)
             if module.startswith("ml.")}
     assert used and used <= ML_FOR_RATINGS, sorted(used - ML_FOR_RATINGS)
+
+
+# What the credit desk may use: common, and the read side of ratings (nothing of ml, ingest, pipeline).
+DESK_MAY_NOT_USE = ("ml", "ingest", "pipeline", "expectations", "dags", "ratings.publish", "ratings.scoring",
+                    "ratings.staging", "ratings.versions", "ratings.episodes", "ratings.monitoring")
+
+
+def test_desk_uses_only_common_and_the_read_side_of_ratings() -> None:
+    assert _offenders(("desk",), DESK_MAY_NOT_USE, module_level=False) == []
+
+
+def test_nothing_imports_the_desk() -> None:
+    others = tuple(p for p in RUNTIME if p != "desk")
+    assert _offenders(others, ("desk",), module_level=False) == []
 
 
 def test_no_runtime_package_imports_tests_benchmarks_or_devtools_when_loaded() -> None:
