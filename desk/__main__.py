@@ -54,6 +54,20 @@ def _sync(_: argparse.Namespace) -> None:
         print(sync_cases(cur, DeskConfig.load(), Principal(user="desk-sync", role="credit_manager")))
 
 
+def _role_password(_: argparse.Namespace) -> None:
+    """Set desk_service's password from DESK_DB_PASSWORD, as the warehouse connection (the owner)."""
+    import os
+
+    from psycopg2 import sql
+
+    password = os.environ.get("DESK_DB_PASSWORD")
+    if not password:
+        sys.exit("DESK_DB_PASSWORD is not set")
+    with transaction(WAREHOUSE) as cur:
+        cur.execute(sql.SQL("alter role desk_service password {}").format(sql.Literal(password)))
+    print("desk_service password set", file=sys.stderr)
+
+
 def _openapi(_: argparse.Namespace) -> None:
     from desk.app import create_app
 
@@ -79,6 +93,9 @@ def main(argv: list[str] | None = None) -> None:
         "refresh-exposure", help="refresh desk.customer_exposure from the feature mart"
     ).set_defaults(run=_refresh)
     sub.add_parser("sync", help="open cases for the latest ratings").set_defaults(run=_sync)
+    sub.add_parser("role-password", help="set desk_service's password from DESK_DB_PASSWORD").set_defaults(
+        run=_role_password
+    )
     sub.add_parser("openapi", help="print the OpenAPI document").set_defaults(run=_openapi)
     args = parser.parse_args(argv)
     args.run(args)
