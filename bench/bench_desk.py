@@ -115,7 +115,7 @@ def main() -> None:
         print(f"seeded {args.customers:,} rated customers in {seconds:.1f}s", flush=True)
         desk_url = sa.make_url(url).set(username="desk_service", password=None).render_as_string(hide_password=False)
         with transaction(desk_url) as cur:
-            token = issue_token(cur, "bench-sales", "sales")
+            sales_token = issue_token(cur, "bench-sales", "sales")
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
         with open(work / "desk.log", "wb") as log:
@@ -138,7 +138,7 @@ def main() -> None:
              "-u", str(users), "-r", str(users), "-t", f"{args.seconds}s", "--host", base, "--csv", str(prefix),
              "--only-summary", "--stop-timeout", "5"],
             check=False, cwd=REPO_ROOT, timeout=args.seconds + 120,
-            env={**os.environ, "DESK_BENCH_TOKEN": token, "DESK_BENCH_CUSTOMERS": str(args.customers),
+            env={**os.environ, "DESK_BENCH_TOKEN": sales_token, "DESK_BENCH_CUSTOMERS": str(args.customers),
                  "DESK_BENCH_RATE": str(RATE_PER_USER)})
         cpu_after = server.cpu_times()
         stats = _stats(prefix)

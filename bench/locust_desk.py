@@ -13,7 +13,7 @@ from locust import constant_throughput, task
 from locust.contrib.fasthttp import FastHttpUser
 
 CUSTOMERS = int(os.environ.get("DESK_BENCH_CUSTOMERS", "1000"))
-TOKEN = os.environ.get("DESK_BENCH_TOKEN", "")
+BEARER = os.environ.get("DESK_BENCH_TOKEN", "")
 
 
 class Sales(FastHttpUser):
@@ -25,7 +25,7 @@ class Sales(FastHttpUser):
     def credit_check(self) -> None:
         body = {"account_id": f"BENCH-{random.randrange(CUSTOMERS):07d}",
                 "amount": round(random.uniform(100, 20_000), 2), "currency": random.choice(["EUR", "USD"])}
-        with self.client.post("/v1/credit-checks", json=body, headers={"Authorization": f"Bearer {TOKEN}"},
+        with self.client.post("/v1/credit-checks", json=body, headers={"Authorization": f"Bearer {BEARER}"},
                               name="POST /v1/credit-checks", catch_response=True) as response:
             if response.status_code != 200:
                 response.failure(f"{response.status_code}: {response.text[:200]}")

@@ -33,8 +33,8 @@ def _token(args: argparse.Namespace) -> None:
         if args.action == "create":
             if not args.role:
                 sys.exit(f"--role is required: one of {', '.join(ROLES)}")
-            token = issue_token(cur, args.user, args.role)
-            print(token)
+            issued = issue_token(cur, args.user, args.role)
+            print(issued)
             print(f"token for {args.user} ({args.role}) created; it is shown only now", file=sys.stderr)
         else:
             print(f"revoked {revoke_tokens(cur, args.user)} token(s) of {args.user}", file=sys.stderr)
@@ -60,11 +60,11 @@ def _role_password(_: argparse.Namespace) -> None:
 
     from psycopg2 import sql
 
-    password = os.environ.get("DESK_DB_PASSWORD")
-    if not password:
+    new_secret = os.environ.get("DESK_DB_PASSWORD")
+    if not new_secret:
         sys.exit("DESK_DB_PASSWORD is not set")
     with transaction(WAREHOUSE) as cur:
-        cur.execute(sql.SQL("alter role desk_service password {}").format(sql.Literal(password)))
+        cur.execute(sql.SQL("alter role desk_service password {}").format(sql.Literal(new_secret)))
     print("desk_service password set", file=sys.stderr)
 
 
@@ -84,11 +84,11 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--port", type=int, default=8090)
     serve.add_argument("--access-log", action="store_true")
     serve.set_defaults(run=_serve)
-    token = sub.add_parser("token", help="issue or revoke API tokens")
-    token.add_argument("action", choices=["create", "revoke"])
-    token.add_argument("--user", required=True)
-    token.add_argument("--role", choices=ROLES)
-    token.set_defaults(run=_token)
+    tokens = sub.add_parser("token", help="issue or revoke API tokens")
+    tokens.add_argument("action", choices=["create", "revoke"])
+    tokens.add_argument("--user", required=True)
+    tokens.add_argument("--role", choices=ROLES)
+    tokens.set_defaults(run=_token)
     sub.add_parser(
         "refresh-exposure", help="refresh desk.customer_exposure from the feature mart"
     ).set_defaults(run=_refresh)

@@ -146,13 +146,13 @@ def create_app(url: str | None = None, cfg: DeskConfig | None = None) -> FastAPI
 
     def principal(request: Request, allow_cookie: bool) -> Principal | None:
         header = request.headers.get("authorization", "")
-        token = header[7:].strip() if header.lower().startswith("bearer ") else None
-        if token is None and allow_cookie:
-            token = request.cookies.get(web.COOKIE)
-        if not token:
+        presented = header[7:].strip() if header.lower().startswith("bearer ") else None
+        if presented is None and allow_cookie:
+            presented = request.cookies.get(web.COOKIE)
+        if not presented:
             return None
         with db().transaction() as cur:
-            return tokens.principal(cur, token)
+            return tokens.principal(cur, presented)
 
     def act(
         request: Request,

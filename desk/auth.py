@@ -71,9 +71,9 @@ def issue_token(cur: psycopg2.extensions.cursor, user: str, role: str) -> str:
         raise ValueError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
     if not user.strip():
         raise ValueError("a token needs a user name")
-    token = secrets.token_urlsafe(32)
-    cur.execute(queries("desk")["insert_token"], {"user": user, "role": role, "hash": token_hash(token)})
-    return token
+    issued = secrets.token_urlsafe(32)
+    cur.execute(queries("desk")["insert_token"], {"user": user, "role": role, "hash": token_hash(issued)})
+    return issued
 
 
 def revoke_tokens(cur: psycopg2.extensions.cursor, user: str) -> int:

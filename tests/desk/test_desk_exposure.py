@@ -30,8 +30,8 @@ def test_the_refresh_takes_the_latest_snapshot_and_keeps_the_order_book(desk) ->
     assert fetch(desk.url, "select as_of_date, open_receivables, open_orders from desk.customer_exposure"
                            " where customer_id = %s", (CUSTOMER.customer_id,)) == [
         (today - timedelta(days=1), 70_000, 5000)]
-    token = issue_tokens(desk.url, {"sam.expo": "sales"})["sam.expo"]
-    with desk.client(token) as client:
+    sales = issue_tokens(desk.url, {"sam.expo": "sales"})["sam.expo"]
+    with desk.client(sales) as client:
         result = client.post("/v1/credit-checks", json={"account_id": CUSTOMER.account_id, "amount": 30_000,
                                                         "currency": "EUR"}).json()
     assert result["exposure_before_eur"] == "75000.00" and result["outcome"] == "refer"

@@ -47,16 +47,16 @@ def shown(browser: webdriver.Chrome, by: str, value: str):
 def signed_in(desk, browser) -> webdriver.Chrome:
     seed_book(desk.url, [WATCHED])
     add_warning(desk.url, WATCHED)
-    token = issue_tokens(desk.url, {"ana.web": "credit_analyst"})["ana.web"]
+    analyst = issue_tokens(desk.url, {"ana.web": "credit_analyst"})["ana.web"]
     sales = issue_tokens(desk.url, {"sam.web": "sales"})["sam.web"]
-    with desk.client(token) as client:
+    with desk.client(analyst) as client:
         client.post("/v1/cases/sync")
     with desk.client(sales) as client:
         client.post("/v1/credit-checks", json={"account_id": WATCHED.account_id, "amount": 1500, "currency": "EUR",
                                                "order_ref": "SO-WEB-1"})
     browser.get(f"{desk.base}/")
     assert browser.current_url.endswith("/login")  # no cookie yet: sent to sign in
-    browser.find_element(By.ID, "token").send_keys(token)
+    browser.find_element(By.ID, "token").send_keys(analyst)
     browser.find_element(By.ID, "sign-in").click()
     shown(browser, By.ID, "queue")
     return browser
@@ -95,10 +95,10 @@ def test_the_customer_page_shows_history_chart_reasons_warnings_limits_and_check
 
 
 def test_a_sales_token_cannot_open_the_analyst_pages(desk, browser) -> None:
-    token = issue_tokens(desk.url, {"sid.web": "sales"})["sid.web"]
+    sales_user = issue_tokens(desk.url, {"sid.web": "sales"})["sid.web"]
     browser.delete_all_cookies()
     browser.get(f"{desk.base}/login")
-    browser.find_element(By.ID, "token").send_keys(token)
+    browser.find_element(By.ID, "token").send_keys(sales_user)
     browser.find_element(By.ID, "sign-in").click()
     assert shown(browser, By.ID, "error").text == "role sales may not case.read"
     run_sql(desk.url, "update desk.api_tokens set revoked_at = now() where user_name = 'sid.web'")
