@@ -62,9 +62,9 @@ def test_every_variable_is_required_so_the_stack_refuses_to_start_without_it():
     assert all(ENV_EXAMPLE[name] == "" for name in secrets), "secrets must have no default in .env.example"
 
 
-def test_only_the_airflow_ui_is_published_and_only_on_loopback():
+def test_only_the_airflow_ui_and_the_credit_desk_are_published_and_only_on_loopback():
     published = {name: svc["ports"] for name, svc in SERVICES.items() if svc.get("ports")}
-    assert published == {"airflow-apiserver": ["127.0.0.1:8080:8080"]}
+    assert published == {"airflow-apiserver": ["127.0.0.1:8080:8080"], "desk": ["127.0.0.1:8090:8090"]}
 
 
 @pytest.mark.parametrize("name", LONG_RUNNING)
