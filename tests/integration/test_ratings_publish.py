@@ -10,6 +10,7 @@ import pandas as pd
 import psycopg2
 import pytest
 
+from common.config import load_config
 from common.warehouse import transaction
 from ml.registry import Champion, load_champion
 from ratings.publish import score_and_publish
