@@ -118,7 +118,7 @@ def crm_credit_risk_daily():
 
         return daily.alert(daily.as_of_date(data_interval_end), run_id)
 
-    @task
+    @task(multiple_outputs=False)
     def shadow_score_challenger(data_interval_end=None, run_id=None) -> dict:
         from pipeline import daily
 
