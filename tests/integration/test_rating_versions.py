@@ -276,6 +276,8 @@ def test_current_ratings_and_the_migration_matrix_equal_their_definitions_over_t
     with transaction(wh.url) as cur:
         cur.execute("insert into ratings.risk_segments values ('low', 1, '{A}', 12, 'l'), ('medium', 2, '{BBB}', 6,"
                     " 'm')")
+        cur.execute("insert into ratings.reason_codes (reason_code, reason_text, feature, direction, version)"
+                    " values ('PAY01', 'Late payments', 'days_late', 'increases_risk', 'v1')")
         cur.execute("insert into ratings.rating_master_scale (grade, grade_rank, pd_lower, pd_upper, pd_central,"
                     " description, version) values ('A', 3, 0, 0.01, 0.005, 'a', 'v1'), ('BBB', 4, 0.01, 0.02,"
                     " 0.015, 'b', 'v1')")
@@ -285,11 +287,14 @@ def test_current_ratings_and_the_migration_matrix_equal_their_definitions_over_t
     current = wh.query("select * from ratings.current_customer_ratings order by customer_id")
     by_definition = wh.query("""
         select r.*, s.review_frequency_months,
-            (r.as_of_date + make_interval(months => s.review_frequency_months))::date
+            (r.as_of_date + make_interval(months => s.review_frequency_months))::date,
+            array(select coalesce(t.reason_text, c) from unnest(r.reason_codes) as c
+                  left join ratings.reason_codes as t on t.reason_code = c)
         from (select distinct on (customer_id) * from ratings.customer_ratings
               order by customer_id, as_of_date desc) as r
         left join ratings.risk_segments as s on s.risk_segment = r.risk_segment
         order by r.customer_id""")
+    assert {t for r in current for t in r[-1]} == {"Late payments", "EXP02"}  # dictionary text, else the code
     assert current == by_definition and len(current) == len({c for p in wh.final.values() for c in p.ratings})
     assert {r[1] for r in current} > {max(dates)}  # some customers' last rating is older than the latest date
 
