@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from common.config import load_config
+from common.config_schema import validate
 from common.paths import state_dir
 from common.sql_identifiers import column_type, identifier, qualified
 
@@ -120,7 +121,10 @@ def _table(source: str, schema: str, raw_schema: str, name: str, raw: dict[str, 
 
 def load_sources(config: dict[str, Any] | None = None) -> dict[str, SourceSpec]:
     """All configured sources, keyed by name, tables in extraction order."""
-    config = config if config is not None else load_config("sources")
+    if config is None:
+        config = load_config("sources")
+    else:
+        validate("sources", config, "sources config")
     out: dict[str, SourceSpec] = {}
     for name, raw in config["sources"].items():
         kind = raw.get("kind", "sql")
