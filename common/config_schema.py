@@ -17,18 +17,32 @@ import types
 import typing
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from common.sql_identifiers import InvalidIdentifier, column_type, identifier, qualified
 
 NonNegInt = Annotated[int, Field(ge=0)]
 PosInt = Annotated[int, Field(ge=1)]
 NonNegFloat = Annotated[float, Field(ge=0)]
 Share = Annotated[float, Field(ge=0, le=1)]
 Version = Union[int, str]  # noqa: UP007 - pydantic needs a runtime union here
+# Names that reach SQL go through the one identifier check (common.sql_identifiers) at load; code that
+# builds SQL from them checks again where it reads them (a config handed over as a dict skips the loader).
+Ident = Annotated[str, AfterValidator(lambda v: identifier(v, "name"))]
+QualifiedName = Annotated[str, AfterValidator(lambda v: qualified(v, "name"))]
+ColumnType = Annotated[str, AfterValidator(lambda v: column_type(v, "name"))]
+# Grades, rule and reason codes travel as values (query parameters), never as names; still, a code is a
+# short token, not free text
+Code = Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9_+-]{0,39}$")]
 Pair = Annotated[list[float], Field(min_length=2, max_length=2)]  # [low, high]
 
 
 class ConfigError(ValueError):
     """A config file does not match its schema; the message names file, key path and expectation."""
+
+
+class ConfigIdentifierError(ConfigError, InvalidIdentifier):
+    """A name in a config file that would reach SQL is not a plain identifier; nothing ran with it."""
 
 
 class Strict(BaseModel):
@@ -41,41 +55,41 @@ class Strict(BaseModel):
 
 
 class SourceRules(Strict):
-    required: list[str] = []
-    non_negative: list[str] = []
-    allowed_values: dict[str, list[str]] = {}
-    not_in_future: list[str] = []
-    references: dict[str, str] = {}
+    required: list[Ident] = []
+    non_negative: list[Ident] = []
+    allowed_values: dict[Ident, list[str]] = {}
+    not_in_future: list[Ident] = []
+    references: dict[Ident, QualifiedName] = {}
 
 
 class SourceTable(Strict):
-    primary_key: str
-    watermark: str = "updated_at"
-    columns: dict[str, str] = Field(min_length=1)
+    primary_key: Ident
+    watermark: Ident = "updated_at"
+    columns: dict[Ident, ColumnType] = Field(min_length=1)
     rules: SourceRules = SourceRules()
 
 
 class Source(Strict):
     connection: str
     kind: Literal["sql", "file_drop"] = "sql"
-    schema_: str = Field(alias="schema")
-    raw_schema: str
+    schema_: Ident = Field(alias="schema")
+    raw_schema: Ident
     landing_dir: str = "landing"
-    tables: dict[str, SourceTable] = Field(min_length=1)
+    tables: dict[Ident, SourceTable] = Field(min_length=1)
 
 
 class SourcesFile(Strict):
     currencies: list[str] = []  # a YAML anchor the tables' allowed_values refer to
     future_tolerance_days: NonNegInt = 0
     late_arrival_days: NonNegInt = 7
-    sources: dict[str, Source] = Field(min_length=1)
+    sources: dict[Ident, Source] = Field(min_length=1)
 
 
 # --- features.yml --------------------------------------------------------------------------------
 
 
 class Feature(Strict):
-    name: str
+    name: Ident
     kind: Literal["numeric", "categorical", "flag", "date"]
     group: str
     description: str
@@ -85,7 +99,7 @@ class Feature(Strict):
 
 class FeaturesFile(Strict):
     version: Version
-    key: list[str]
+    key: list[Ident]
     features: list[Feature] = Field(min_length=1)
 
 
@@ -93,7 +107,7 @@ class FeaturesFile(Strict):
 
 
 class Grade(Strict):
-    grade: str
+    grade: Code
     pd_lower: Share
     pd_upper: Share
     description: str
@@ -115,8 +129,8 @@ class RatingScaleFile(Strict):
 
 
 class Segment(Strict):
-    name: str
-    grades: list[str] = Field(min_length=1)
+    name: Ident
+    grades: list[Code] = Field(min_length=1)
     review_frequency_months: PosInt
     description: str
 
@@ -127,14 +141,14 @@ class SegmentsFile(Strict):
 
 
 class ReasonCode(Strict):
-    feature: str
+    feature: Ident
     text: str
 
 
 class ReasonCodesFile(Strict):
     version: Version
-    default_code: str
-    codes: dict[str, ReasonCode] = Field(min_length=1)
+    default_code: Code
+    codes: dict[Code, ReasonCode] = Field(min_length=1)
 
 
 class LimitCaps(Strict):
@@ -149,17 +163,17 @@ class LimitRounding(Strict):
 
 
 class LimitDecisions(Strict):
-    hold_grades: list[str]
+    hold_grades: list[Code]
     hold_dpd: NonNegInt
     reduce_tolerance: Share
-    review_segments: list[str]
+    review_segments: list[Ident]
     review_utilisation: NonNegFloat
 
 
 class LimitsFile(Strict):
     version: Version
-    months_of_sales: dict[str, NonNegFloat] = Field(min_length=1)
-    cover_exposure_grades: list[str] = []
+    months_of_sales: dict[Code, NonNegFloat] = Field(min_length=1)
+    cover_exposure_grades: list[Code] = []
     exposure_buffer: NonNegFloat = 1.0
     caps: LimitCaps
     rounding: LimitRounding
@@ -170,9 +184,9 @@ class LimitsFile(Strict):
 
 
 class WarningRule(Strict):
-    code: str
+    code: Code
     description: str
-    metric: str
+    metric: Ident
     comparison: Literal["gt", "ge", "lt", "le", "eq"]
     threshold: float
     severity: Literal["info", "warning", "critical"]
@@ -216,7 +230,7 @@ class Distribution(Strict):
     min_snapshots: PosInt = 7
     k_sd: NonNegFloat = 4
     min_rel_width: NonNegFloat = 0.05
-    bands: dict[str, Band] = {}
+    bands: dict[Ident, Band] = {}
     bureau_score_non_null_min: Share | None = None
 
 
@@ -394,7 +408,7 @@ class ModelFile(Strict):
 
 class DeskCheck(Strict):
     block_decisions: list[str]
-    block_grades: list[str]
+    block_grades: list[Code]
     block_over_limit_ratio: Annotated[float, Field(gt=0)]
     refer_decisions: list[str]
     refer_on_critical_warning: bool
@@ -488,9 +502,16 @@ def _keys(model: type[BaseModel]) -> list[str]:
     return [f.alias or n for n, f in model.model_fields.items()]
 
 
+def _path(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) for p in loc if p != "[key]") or "(top level)"
+
+
 def _describe(root: type[BaseModel], error: Any) -> str:
     loc = tuple(error["loc"])
-    path = ".".join(str(p) for p in loc) or "(top level)"
+    path = _path(loc)
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, InvalidIdentifier):
+        return f"{path}: {str(cause).removeprefix('name: ')}"
     if error["type"] == "extra_forbidden":
         allowed = _keys(_model_at(root, loc[:-1]) or root)
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
@@ -511,5 +532,8 @@ def validate(name: str, data: Any, where: str) -> BaseModel:
     try:
         return schema.model_validate(data)
     except ValidationError as exc:
-        problems = [_describe(schema, e) for e in exc.errors(include_url=False)]
-        raise ConfigError(f"{where}: " + "; ".join(problems)) from None
+        errors = exc.errors(include_url=False)
+        problems = "; ".join(_describe(schema, e) for e in errors)
+        if any(isinstance((e.get("ctx") or {}).get("error"), InvalidIdentifier) for e in errors):
+            raise ConfigIdentifierError(f"{where}: {problems}") from None
+        raise ConfigError(f"{where}: {problems}") from None

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from common.config import check_config_folder
 from common.paths import DBT_PROJECT_DIR, state_dir
 from common.warehouse import WAREHOUSE, connection_url, url_parts
 
@@ -41,7 +42,11 @@ def run_dbt(
     vars: dict[str, Any] | None = None,
     conn_id_or_url: str = WAREHOUSE,
 ) -> str:
-    """Run `dbt <args>` in a subprocess; returns its output, raises DbtFailed on failure."""
+    """Run `dbt <args>` in a subprocess; returns its output, raises DbtFailed on failure.
+
+    The config folder is checked first, as by every other entry point: a bad file stops the run here.
+    """
+    check_config_folder()
     dbt = Path(sys.executable).with_name("dbt")
     cmd = [str(dbt), *args, "--project-dir", str(DBT_PROJECT_DIR)]
     if vars:

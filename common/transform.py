@@ -15,7 +15,17 @@ _DAILY_EXCLUDE = ["--exclude", "test_type:unit", "tag:staging_tests"]
 
 
 def _iso(day: dt.date | str) -> str:
-    return day if isinstance(day, str) else day.isoformat()
+    """YYYY-MM-DD of a date or ISO date string; anything else is refused before dbt renders it into SQL."""
+    if isinstance(day, dt.datetime):
+        day = day.date()
+    if isinstance(day, dt.date):
+        return day.isoformat()
+    if isinstance(day, str):
+        try:
+            return dt.date.fromisoformat(day).isoformat()
+        except ValueError:
+            pass
+    raise ValueError(f"dbt date var must be a date (YYYY-MM-DD), got {day!r}")
 
 
 def build_snapshot(as_of_date: dt.date | str, conn_id_or_url: str = WAREHOUSE) -> str:
@@ -48,7 +58,7 @@ def build_history(
     dbt_vars: dict[str, object] = {
         "as_of_date": _iso(as_of_date),
         "history": True,
-        "recent_days": recent_days,
+        "recent_days": int(recent_days),
     }
     if history_start_date is not None:
         dbt_vars["history_start_date"] = _iso(history_start_date)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
+from common.config import check_config_folder
 from common.warehouse import WAREHOUSE, transaction
 
 
@@ -23,7 +24,11 @@ class TaskRecord:
 def recorded(
     run_id: str, dag_id: str, task_id: str, as_of_date: date | None, url: str = WAREHOUSE
 ) -> Iterator[TaskRecord]:
-    """Mark the task running, then success or failed (with the error) when the block ends."""
+    """Mark the task running, then success or failed (with the error) when the block ends.
+
+    The config folder is checked first: a bad config file fails the task before its first connection.
+    """
+    check_config_folder()
     _upsert(url, run_id, dag_id, task_id, as_of_date, "running", None, {})
     record = TaskRecord()
     try:
