@@ -5,6 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt constraints.txt | sha1sum | cut -c1-12)
 
+# The local targets run on simulated data in development mode: a missing pseudonym key falls back to a
+# published development key, with a warning in the log. A deployment never sets CRM_RISK_DEVELOPMENT
+# and must provide PSEUDONYM_KEY (docs/security.md).
+DEV_TARGETS := demo test test-fast airflow airflow-env desk bench dbt-docs
+$(DEV_TARGETS): export CRM_RISK_DEVELOPMENT ?= 1
+DEV_NOTE = @echo "development mode (CRM_RISK_DEVELOPMENT=$$CRM_RISK_DEVELOPMENT): simulated data; without PSEUDONYM_KEY a published development key is used" >&2
+
 .DEFAULT_GOAL := help
 .PHONY: help install demo test test-fast lint format airflow airflow-env desk desk-browser-deps bench pg-start pg-stop dbt-docs lock clean
 
@@ -20,6 +27,7 @@ $(STAMP): requirements.txt constraints.txt
 install: $(STAMP) ## Create .venv and install the pinned stack (skipped when up to date)
 
 demo: install ## Simulate sources, load history, run crm_credit_risk_daily through Airflow, print a summary
+	$(DEV_NOTE)
 	$(PY) -m devtools.demo $(DEMO_ARGS)
 
 test: install lint desk-browser-deps ## Lint, then run the whole test suite against a real PostgreSQL (TEST_WAREHOUSE_URL, else 127.0.0.1:5432, else embedded)
@@ -41,12 +49,14 @@ format: install ## Apply ruff's fixes and its formatter on the runtime packages
 	$(VENV)/bin/ruff format $(RUNTIME_PACKAGES)
 
 airflow: install ## Start the local Airflow UI + scheduler (http://localhost:8080) on the embedded warehouse
+	$(DEV_NOTE)
 	$(PY) -m devtools.local_airflow standalone
 
 airflow-env: install ## Print the environment of the local Airflow (eval it to use the airflow CLI)
 	@$(PY) -m devtools.local_airflow env
 
 desk: install ## Start the credit desk on http://127.0.0.1:8090 over the embedded warehouse (DESK_PORT to change)
+	$(DEV_NOTE)
 	$(PY) -m common.migrate
 	$(PY) -m desk serve --port $${DESK_PORT:-8090}
 

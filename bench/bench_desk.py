@@ -29,7 +29,7 @@ import sqlalchemy as sa
 
 from common.migrate import migrate
 from common.paths import REPO_ROOT
-from common.pseudonym import pseudonym_salt
+from common.pseudonym import set_config_statement, sql_expression
 from common.warehouse import transaction
 from desk.auth import issue_token
 from devtools.scratch import create_database, drop_database, server_url
@@ -45,8 +45,7 @@ insert into ratings.rated_dates (as_of_date, run_id, scored_at, model_name, mode
 values (current_date, 'bench', now(), 'crm_credit_pd', '1', %(n)s);
 create temporary table bench_book as
 select
-    left(encode(sha256(convert_to(%(salt)s || ':' || 'BENCH-' || lpad(i::text, 7, '0'), 'UTF8')), 'hex'), 32)
-        as customer_id,
+    {customer_id} as customer_id,
     (array['AAA','AA','A','BBB','BB','B','CCC','CC','D'])[1 + least(8, floor(power(random(), 2) * 9))::int] as grade,
     10000 * (1 + floor(random() * 20)) as credit_limit
 from generate_series(0, %(n)s - 1) as i;
@@ -75,7 +74,10 @@ analyze;
 def seed(url: str, customers: int) -> float:
     started = time.monotonic()
     with transaction(url) as cur:
-        cur.execute(_SEED, {"n": customers, "salt": pseudonym_salt()})
+        statement, settings = set_config_statement()
+        cur.execute(statement, settings)
+        seed = _SEED.replace("{customer_id}", sql_expression("'BENCH-' || lpad(i::text, 7, '0')"))
+        cur.execute(seed, {"n": customers})
     return time.monotonic() - started
 
 

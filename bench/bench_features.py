@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
-import hashlib
 import io
 import json
 import os
@@ -51,6 +50,7 @@ import sqlalchemy as sa
 from bench.memory import PeakRss, tree_rss
 from common.config import load_config
 from common.paths import DBT_PROJECT_DIR, REPO_ROOT
+from common.pseudonym import pseudonym_key, pseudonymise
 from common.warehouse import _normalise, connect
 
 HISTORY = dt.date(2000, 1, 1)
@@ -233,12 +233,12 @@ def share(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
     return round_half_away(numerator / denominator.where(denominator != 0), 6)
 
 
-def pandas_features(raw: dict[str, pd.DataFrame], day: pd.Timestamp, salt: str) -> pd.DataFrame:
+def pandas_features(raw: dict[str, pd.DataFrame], day: pd.Timestamp, key: bytes) -> pd.DataFrame:
     """marts.customer_features for one day from the raw versions: one row per active account."""
     accounts = versions_at(raw["raw_crm.accounts"], "account_id", day)
     accounts = accounts[accounts["status"] == "active"].set_index("account_id")
     out = pd.DataFrame(index=accounts.index)
-    out["customer_id"] = [hashlib.sha256(f"{salt}:{a}".encode()).hexdigest()[:32] for a in accounts.index]
+    out["customer_id"] = [pseudonymise(a, key) for a in accounts.index]
     out["as_of_date"] = day.date()
 
     # payment behaviour, exposure and trading activity, now and 3 months ago
@@ -375,12 +375,12 @@ def run_pandas(url: str, day: dt.date) -> dict:
     """The baseline: read the raw versions up to D, compute the features, write them back for D."""
     engine = sa.create_engine(_normalise(url))
     ts = pd.Timestamp(day)
-    salt = os.environ.get("PSEUDONYM_SALT", "dev-only-pseudonym-salt")  # the dbt macro's default
+    key = pseudonym_key()  # the key dbt's macro uses in this process's environment
     began = time.monotonic()
     fx_micro = fx_rates_micro()
     raw = {table: read_raw(engine, table, ts, fx_micro) for table in RAW_TABLES}
     read_done = time.monotonic()
-    features = pandas_features(raw, ts, salt)
+    features = pandas_features(raw, ts, key)
     raw_rows = sum(len(frame) for frame in raw.values())
     del raw
     compute_done = time.monotonic()

@@ -11,6 +11,7 @@ from typing import Any
 
 from common.config import check_config_folder
 from common.paths import DBT_PROJECT_DIR, state_dir
+from common.pseudonym import session_options
 from common.warehouse import WAREHOUSE, connection_url, url_parts
 
 
@@ -23,6 +24,8 @@ def dbt_env(conn_id_or_url: str = WAREHOUSE) -> dict[str, str]:
     url = conn_id_or_url if "://" in conn_id_or_url else connection_url(conn_id_or_url)
     parts = url_parts(url)
     env = dict(os.environ)
+    # the pseudonym key reaches dbt's sessions as settings, never as SQL text (common.pseudonym)
+    options = " ".join(filter(None, [env.get("PGOPTIONS", ""), session_options()]))
     env.update(
         DBT_PG_HOST=str(parts["host"]),
         DBT_PG_PORT=str(parts["port"]),
@@ -33,6 +36,7 @@ def dbt_env(conn_id_or_url: str = WAREHOUSE) -> dict[str, str]:
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",
         DBT_LOG_PATH=str(state_dir() / "dbt" / "logs"),
         DBT_TARGET_PATH=str(state_dir() / "dbt" / "target"),
+        PGOPTIONS=options,
     )
     return env
 

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from common.pseudonym import require_pseudonym_key
 from desk import audit, service, web
 from desk.auth import Principal, TokenCache
 from desk.customers import ACCOUNT_ID_PATTERN, CUSTOMER_ID_PATTERN, customer_id_for
@@ -102,7 +103,11 @@ def _validation_details(exc: RequestValidationError) -> tuple[int, str, list[dic
 
 
 def create_app(url: str | None = None, cfg: DeskConfig | None = None) -> FastAPI:
-    """The desk app over the warehouse at url (default: desk_url()) with config/desk.yml."""
+    """The desk app over the warehouse at url (default: desk_url()) with config/desk.yml.
+
+    Refuses to start (PseudonymKeyError) without a pseudonym key outside development mode.
+    """
+    require_pseudonym_key()
     cfg = cfg or DeskConfig.load()
     state: dict[str, Database] = {}
     tokens = TokenCache()

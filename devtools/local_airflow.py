@@ -84,7 +84,9 @@ def main() -> None:
     ns = parser.parse_args()
     if ns.action == "env":
         env = airflow_env()
-        for key in sorted(k for k in env if k.startswith(("AIRFLOW", "MLFLOW", "PYTHONPATH"))):
+        for key in sorted(
+            k for k in env if k.startswith(("AIRFLOW", "MLFLOW", "PYTHONPATH", "CRM_RISK_DEVELOPMENT"))
+        ):
             print(f"export {key}={shlex.quote(env[key])}")
         # this shell is for `airflow dags test`, which cannot finish a run with a deadline alert
         print(f"export {DEADLINE_SWITCH}=off")

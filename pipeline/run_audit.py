@@ -9,6 +9,7 @@ from datetime import date
 from typing import Any
 
 from common.config import check_config_folder
+from common.pseudonym import require_pseudonym_key
 from common.warehouse import WAREHOUSE, transaction
 
 
@@ -26,9 +27,11 @@ def recorded(
 ) -> Iterator[TaskRecord]:
     """Mark the task running, then success or failed (with the error) when the block ends.
 
-    The config folder is checked first: a bad config file fails the task before its first connection.
+    The config folder and the pseudonym key are checked first: a bad config file or a missing key
+    fails the task before its first connection.
     """
     check_config_folder()
+    require_pseudonym_key()
     _upsert(url, run_id, dag_id, task_id, as_of_date, "running", None, {})
     record = TaskRecord()
     try:

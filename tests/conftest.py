@@ -29,6 +29,9 @@ os.environ.update(
     AIRFLOW__COSMOS__ENABLE_TELEMETRY="False",
     CRM_RISK_DEADLINE_ALERTS="off",  # DAG runs here use Dag.test (see pipeline.operations.DEADLINE_SWITCH)
 )
+# Tests run on simulated data: development mode (the development pseudonym key, with a logged warning)
+# unless the caller set the variable; tests of the refusal outside it unset it themselves.
+os.environ.setdefault("CRM_RISK_DEVELOPMENT", "1")
 
 
 @pytest.fixture(scope="session")

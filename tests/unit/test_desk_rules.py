@@ -42,7 +42,7 @@ def test_an_override_replaces_the_limit() -> None:
 
 
 def test_the_desk_maps_account_ids_through_the_one_pseudonym_function() -> None:
-    assert customer_id_for("A000001") == pseudonymise("A000001") != pseudonymise("A000001", salt="other")
+    assert customer_id_for("A000001") == pseudonymise("A000001") != pseudonymise("A000001", key="other-key")
 
 
 def test_account_ids_that_could_carry_sql_are_refused() -> None:
