@@ -10,6 +10,7 @@ import csv
 import datetime as dt
 import io
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -28,6 +29,11 @@ from ingest.sources import SourceSpec, TableSpec
 
 CHUNK_ROWS = 50_000  # rows handed to the validator at a time: bounds memory, and the first COPY starts early
 NULL = "\\N"
+# A file-drop field longer than this is quarantined with its line, not loaded (nor allowed to fail the
+# file, as the csv module's own limit of 128 KiB did): no source column needs more.
+MAX_FIELD_CHARS = 65_536
+SHOWN_CHARS = 200  # of an oversize field, kept in quarantine's row_data
+_SURROGATE = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8 (decoded with surrogateescape)
 
 
 class SourceUnavailable(RuntimeError):
@@ -35,7 +41,7 @@ class SourceUnavailable(RuntimeError):
 
 
 class MalformedFile(RuntimeError):
-    """A landing file cannot be read as a whole (bad header, not CSV/Parquet, bad encoding)."""
+    """A landing file cannot be read as a whole (unreadable, bad header, not CSV/Parquet); names the file."""
 
 
 @dataclass
@@ -266,7 +272,9 @@ def file_drop_chunks(
     """Rows of `<landing>/<source>/<YYYY-MM-DD>/<table>.csv|.parquet` for every day of the interval.
 
     A missing file means the source dropped nothing for that day. A file that cannot be read as a whole
-    raises MalformedFile; single CSV lines with the wrong number of fields are handed on as unparseable.
+    raises MalformedFile naming it; single lines that cannot be loaded (wrong number of fields, bytes
+    that are not UTF-8, a NUL byte, a field over MAX_FIELD_CHARS) are handed on as unparseable, with
+    their line number and reason, for quarantine.
     """
     for day in landing_days(start, end):
         folder = source.landing_dir / source.name / day.isoformat()
@@ -280,39 +288,84 @@ def file_drop_chunks(
 def _csv_file(path: Path, spec: TableSpec, chunk_rows: int) -> Iterator[Chunk]:
     columns = list(spec.columns)
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise MalformedFile(f"{path}: not UTF-8 text ({exc})") from exc
+        data = path.read_bytes()
+    except OSError as exc:
+        raise MalformedFile(f"{path}: cannot be read ({exc})") from exc
+    # undecodable bytes survive as surrogates, so that only their lines are quarantined
+    text = data.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
+    csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))  # oversize fields are judged per line below
     reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
-    if header is None:
-        return
-    header = [h.strip() for h in header]
-    missing = [c for c in columns if c not in header]
-    if missing:
-        raise MalformedFile(f"{path}: header lacks columns {missing} (has {header})")
-    positions = [header.index(c) for c in columns]
-    rows: list[list[str | None]] = []
-    bad: list[dict[str, Any]] = []
-    for fields in reader:
-        if not fields:
-            continue  # blank line
-        if len(fields) != len(header):
-            bad.append(
-                {
-                    "file": str(path),
-                    "line_no": reader.line_num,
-                    "fields": fields,
-                    "expected_fields": len(header),
-                }
+    try:
+        header = next(reader, None)
+        if header is None:
+            return
+        header = [h.strip() for h in header]
+        missing = [c for c in columns if c not in header]
+        if missing:
+            raise MalformedFile(f"{path}: header lacks columns {missing} (has {_shown(header)})")
+        positions = [header.index(c) for c in columns]
+        rows: list[list[str | None]] = []
+        bad: list[dict[str, Any]] = []
+        for fields in reader:
+            if not fields:
+                continue  # blank line
+            problem = (
+                ("unparseable_line", f"has {len(fields)} fields, expected {len(header)}")
+                if len(fields) != len(header)
+                else _field_problem(columns, [fields[p] for p in positions])
             )
-        else:
-            rows.append([fields[p] if fields[p] != "" else None for p in positions])
-        if len(rows) + len(bad) >= chunk_rows:
-            yield Chunk(pd.DataFrame(rows, columns=columns, dtype=object), bad)
-            rows, bad = [], []
+            if problem:
+                bad.append(_bad_line(path, reader.line_num, problem, fields, len(header)))
+            else:
+                rows.append([fields[p] if fields[p] != "" else None for p in positions])
+            if len(rows) + len(bad) >= chunk_rows:
+                yield Chunk(pd.DataFrame(rows, columns=columns, dtype=object), bad)
+                rows, bad = [], []
+    except csv.Error as exc:
+        raise MalformedFile(f"{path}: line {reader.line_num}: not readable as CSV ({exc})") from exc
     if rows or bad:
         yield Chunk(pd.DataFrame(rows, columns=columns, dtype=object), bad)
+
+
+def _field_problem(columns: list[str], values: list[Any]) -> tuple[str, str] | None:
+    """(rule, reason) of the first value that cannot be loaded as text: oversize, NUL byte, not UTF-8."""
+    for name, value in zip(columns, values, strict=True):
+        if not isinstance(value, str):
+            continue
+        if len(value) > MAX_FIELD_CHARS:
+            return "oversize_field", f"field {name} has {len(value)} characters (at most {MAX_FIELD_CHARS})"
+        if "\x00" in value:
+            return "nul_byte", f"field {name} contains a NUL byte"
+        if not value.isascii() and _SURROGATE.search(value):
+            return "bad_encoding", f"field {name} is not valid UTF-8"
+    return None
+
+
+def _shown(value: Any) -> Any:
+    """A value as quarantine's jsonb can hold it: bad bytes and NULs as U+FFFD, long text cut."""
+    if isinstance(value, list):
+        return [_shown(v) for v in value]
+    if not isinstance(value, str):
+        return value
+    clean = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace").replace("\x00", "\ufffd")
+    if len(clean) > MAX_FIELD_CHARS:
+        return clean[:SHOWN_CHARS] + f"... ({len(clean)} characters)"
+    return clean
+
+
+def _bad_line(
+    path: Path, line_no: int, problem: tuple[str, str], fields: list[Any], expected: int, unit: str = "line"
+) -> dict[str, Any]:
+    """An unparseable entry for quarantine: file, line (or Parquet row) number, rule, reason, the fields."""
+    rule, reason = problem
+    return {
+        "file": str(path),
+        "line_no": line_no,
+        "rule": rule,
+        "reason": f"{unit} {line_no} {reason}",
+        "fields": _shown(fields),
+        "expected_fields": expected,
+    }
 
 
 def _parquet_file(path: Path, spec: TableSpec, chunk_rows: int) -> Iterator[Chunk]:
@@ -326,9 +379,22 @@ def _parquet_file(path: Path, spec: TableSpec, chunk_rows: int) -> Iterator[Chun
     missing = [c for c in columns if c not in handle.schema_arrow.names]
     if missing:
         raise MalformedFile(f"{path}: Parquet file lacks columns {missing}")
-    for batch in handle.iter_batches(batch_size=chunk_rows, columns=columns):
-        frame = batch.to_pandas()
-        yield Chunk(pd.DataFrame({c: _as_text(frame[c]) for c in columns}))
+    first = 1
+    try:
+        for batch in handle.iter_batches(batch_size=chunk_rows, columns=columns):
+            frame = batch.to_pandas()
+            text = pd.DataFrame({c: _as_text(frame[c]) for c in columns})
+            bad: list[dict[str, Any]] = []
+            for i, values in enumerate(text.itertuples(index=False, name=None)):
+                problem = _field_problem(columns, list(values))
+                if problem:
+                    bad.append(_bad_line(path, first + i, problem, list(values), len(columns), "row"))
+            if bad:
+                text = text.drop(index=[b["line_no"] - first for b in bad]).reset_index(drop=True)
+            first += len(frame)
+            yield Chunk(text, bad)
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise MalformedFile(f"{path}: row group near row {first} not readable ({exc})") from exc
 
 
 def _as_text(values: pd.Series) -> pd.Series:

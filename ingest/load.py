@@ -36,7 +36,7 @@ from common.warehouse import (
 )
 from ingest import pgbinary
 from ingest.connectors import Chunk
-from ingest.sources import BATCH_COLUMNS, SourceSpec, TableSpec, load_sources
+from ingest.sources import BATCH_COLUMNS, SourceSpec, TableSpec, late_arrival_days, load_sources
 from ingest.validate import as_text_table, check_rows, check_table_parts, row_json, unparseable_lines
 
 T = TypeVar("T")
@@ -577,6 +577,7 @@ def load_batch(
     """
     began = time.monotonic()
     batch_id = batch_id_for(spec, start, end)
+    late_days = late_arrival_days()
     sources = load_sources()
     columns = list(spec.columns)
     phases: dict[str, float] = defaultdict(float)
@@ -651,7 +652,9 @@ def load_batch(
                     spec, chunk.rows.select(columns), end, tolerance_days
                 )
             else:
-                result = check_rows(spec, chunk.rows, end, tolerance_days)
+                result = check_rows(
+                    spec, chunk.rows, end, tolerance_days, interval_start=start, late_days=late_days
+                )
                 canonical, other, rejected = None, as_text_table(result.good, columns), result.rejected
             phases["validate"] += clock() - mark
             mark = clock()

@@ -164,6 +164,11 @@ def future_tolerance_days() -> int:
     return int(load_config("sources").get("future_tolerance_days", 0))
 
 
+def late_arrival_days() -> int:
+    """Days before the interval start a file-drop row's watermark may lie (late deliveries)."""
+    return int(load_config("sources").get("late_arrival_days", 7))
+
+
 def _batch_column(name: str, type_: str) -> str:
     """A batch column: required, defaulting to the transaction setting raw.<name> the loader sets once
     per batch, so the COPY stream carries only the source columns."""

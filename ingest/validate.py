@@ -38,9 +38,16 @@ def _last_allowed(interval_end: dt.datetime, tolerance_days: int) -> tuple[pd.Ti
 
 
 def check_rows(
-    spec: TableSpec, frame: pd.DataFrame, interval_end: dt.datetime, tolerance_days: int = 0
+    spec: TableSpec,
+    frame: pd.DataFrame,
+    interval_end: dt.datetime,
+    tolerance_days: int = 0,
+    interval_start: dt.datetime | None = None,
+    late_days: int = 0,
 ) -> Checked:
-    """Apply parse, required, non_negative, allowed_values and not_in_future rules to a text frame."""
+    """Apply parse, required, non_negative, allowed_values and not_in_future rules to a text frame, and,
+    given the interval start (file drops), the watermark's interval: from `late_days` before the start
+    to the end plus `tolerance_days`."""
     frame = frame.reset_index(drop=True)
     rule = pd.Series(None, index=frame.index, dtype=object)
     reason = pd.Series(None, index=frame.index, dtype=object)
@@ -89,6 +96,16 @@ def check_rows(
             f"{col} is after the interval end {limit.isoformat()}: " + frame[col].astype(str),
         )
 
+    if interval_start is not None and spec.watermark in parsed:
+        earliest = pd.Timestamp(interval_start).tz_convert("UTC") - pd.Timedelta(days=late_days)
+        watermark = parsed[spec.watermark]
+        flag(
+            (watermark < earliest) | (watermark >= limit),
+            "watermark_outside_interval",
+            f"{spec.watermark} is outside [{earliest.isoformat()}, {limit.isoformat()}): "
+            + frame[spec.watermark].astype(str),
+        )
+
     bad_rows = rule.notna()
     good = frame[~bad_rows].copy()
     for col, sql_type in spec.columns.items():
@@ -114,12 +131,14 @@ def row_json(frame: pd.DataFrame) -> list[str]:
 
 
 def unparseable_lines(lines: list[dict[str, Any]]) -> pd.DataFrame:
-    """Quarantine rows for file lines that could not be split into the table's columns."""
+    """Quarantine rows for file lines that could not be loaded: wrong field count, or a field that is
+    oversize, holds a NUL byte or is not UTF-8 (the connector names rule and reason with the line)."""
     return pd.DataFrame(
         {
-            "rule": ["unparseable_line"] * len(lines),
+            "rule": [d.get("rule", "unparseable_line") for d in lines],
             "reason": [
-                f"line {d['line_no']} has {len(d['fields'])} fields, expected {d['expected_fields']}"
+                d.get("reason")
+                or f"line {d['line_no']} has {len(d['fields'])} fields, expected {d['expected_fields']}"
                 for d in lines
             ],
             "row_data": [json.dumps(d, ensure_ascii=False) for d in lines],
