@@ -65,3 +65,10 @@ def build_history(
     return run_dbt(
         ["build", "--full-refresh", *_SKIP_UNIT_TESTS], vars=dbt_vars, conn_id_or_url=conn_id_or_url
     )
+
+
+def build_bi_views(conn_id_or_url: str = WAREHOUSE) -> str:
+    """(Re)create the BI views of dbt_project/models/bi in ratings (contracts checked, column comments
+    and grants applied): `dbt run --select bi`. The daily and history builds include them; this is for
+    a warehouse that has been migrated but not built yet (a new deployment, `make bi`, tests)."""
+    return run_dbt(["run", "--select", "bi"], conn_id_or_url=conn_id_or_url)

@@ -81,6 +81,15 @@ def warehouse_url(pipeline_dbs: PipelineDatabases) -> str:
 
 
 @pytest.fixture
+def bi_views(warehouse_url: str) -> str:
+    """The migrated warehouse with the BI views built by dbt (dbt_project/models/bi)."""
+    from common.transform import build_bi_views
+
+    build_bi_views(warehouse_url)
+    return warehouse_url
+
+
+@pytest.fixture
 def mlflow_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A real MLflow store for one test: SQLite plus a local artifact folder in a temp dir."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"

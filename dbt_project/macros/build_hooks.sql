@@ -35,3 +35,11 @@
         select 1
     {%- endif -%}
 {%- endmacro %}
+
+
+{#- Post-hook of a BI view: the migrating role's default privileges in ratings give pipeline_writer
+    write rights on every new relation there; a view is read-only for it (as the tables behind it
+    are written directly). dbt's grants then give select to the roles the bi folder names. -#}
+{% macro revoke_view_writes() -%}
+    revoke insert, update, delete, truncate, references, trigger on {{ this }} from pipeline_writer
+{%- endmacro %}

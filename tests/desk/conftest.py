@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from common.migrate import migrate
+from common.transform import build_bi_views
 from devtools.scratch import create_database, drop_database
 from tests.helpers.desk import running_desk
 
@@ -31,6 +32,7 @@ def desk_warehouse(admin_url: str) -> Iterator[str]:
     name = f"t_desk_{uuid.uuid4().hex[:10]}"
     url = create_database(admin_url, name)
     migrate(url)
+    build_bi_views(url)  # the desk's role reads the BI views (a member of bi_reader)
     try:
         yield url
     finally:

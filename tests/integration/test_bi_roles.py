@@ -12,7 +12,8 @@ from tests.helpers.roles import can, members_of
 RATINGS_RELATIONS = [
     "customer_ratings", "customer_rating_versions", "rated_dates", "current_customer_ratings", "credit_warnings", "open_credit_warnings",
     "rating_master_scale", "model_monitoring", "grade_migration_monthly", "risk_segments",
-    "data_quality_results", "reason_codes",
+    "data_quality_results", "reason_codes", "override_rate_by_grade", "portfolio_by_grade_segment", "warnings_daily",
+    "decision_mix_daily", "backtest_by_grade",
 ]
 # One table in every schema BI must not see (raw data, PII in staging, marts, audit, quarantine, stage).
 FORBIDDEN = ["raw_crm", "raw_finance", "staging", "intermediate", "marts", "audit", "quarantine", "ratings_stage"]
@@ -34,6 +35,7 @@ def probe_tables(warehouse_url: str) -> None:
             cur.execute(f"insert into {schema}.bi_probe values ('ACME Ltd')")
 
 
+@pytest.mark.usefixtures("bi_views")
 def test_bi_reader_reads_ratings_and_nothing_else(warehouse_url: str, probe_tables: None, login_as) -> None:
     conn = login_as("bi_reader")
     try:

@@ -250,6 +250,7 @@ def test_an_unchanged_day_adds_no_version_and_a_change_in_any_rated_value_adds_o
     assert_matches_reference(wh)
 
 
+@pytest.mark.usefixtures("bi_views")
 def test_a_customer_not_rated_on_a_date_has_no_row_that_date(wh: Warehouse) -> None:
     a = STATES[0]
     wh.publish(DATES[0], {"x": a, "y": a})
@@ -267,6 +268,7 @@ def test_a_customer_not_rated_on_a_date_has_no_row_that_date(wh: Warehouse) -> N
 
 # --- the other views read the versions directly and keep their output -------------------------------------
 
+@pytest.mark.usefixtures("bi_views")
 def test_current_ratings_and_the_migration_matrix_equal_their_definitions_over_the_daily_rows(
         wh: Warehouse) -> None:
     rng = random.Random(3)

@@ -66,6 +66,7 @@ def test_champion_is_loaded_by_alias_with_its_training_distribution(champion: Ch
     assert champion.train_distribution and abs(sum(champion.train_distribution.values()) - 1) < 1e-9
 
 
+@pytest.mark.usefixtures("bi_views")
 def test_publish_writes_every_active_customer_per_the_bi_contract(warehouse_url: str, champion: Champion) -> None:
     load_features(warehouse_url, synthetic_features(N, D1))
     result = score_and_publish(D1, "run-1", warehouse_url, champion=champion, chunk_size=128)
@@ -201,6 +202,7 @@ def _changed_copy(frame: pd.DataFrame, as_of_date: date, share: float, seed: int
     return out
 
 
+@pytest.mark.usefixtures("bi_views")
 def test_an_unchanged_snapshot_adds_no_stored_rating_but_bi_sees_every_date(
     warehouse_url: str, champion: Champion
 ) -> None:
@@ -294,6 +296,7 @@ def test_two_identical_days_have_psi_zero_and_new_defaults_are_counted(
                  " where as_of_date = %s", (D3,)) == [(3, int(day1["in_default"].sum()) + 3)]
 
 
+@pytest.mark.usefixtures("bi_views")
 def test_bi_reads_the_reasons_in_words_beside_the_codes(warehouse_url: str, champion: Champion) -> None:
     load_features(warehouse_url, synthetic_features(N, D1))
     score_and_publish(D1, "run-1", warehouse_url, champion=champion)

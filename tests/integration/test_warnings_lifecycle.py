@@ -38,6 +38,7 @@ EXPECTED = [
 ]
 
 
+@pytest.mark.usefixtures("bi_views")
 def test_episode_opens_continues_and_resolves(warehouse_url: str) -> None:
     r1 = publish(warehouse_url, D1)
     # the first rated date: both conditions were already there, so they open as initial, not as news

@@ -31,6 +31,7 @@ def writer(warehouse_url: str) -> Iterator[Callable[[str], bool]]:
         yield lambda statement: can(conn, statement)
 
 
+@pytest.mark.usefixtures("bi_views")
 def test_pipeline_writer_reads_marts_and_writes_ratings_rows(writer) -> None:
     assert writer("select * from marts.probe")
     assert writer("select * from ratings.customer_ratings")
@@ -47,6 +48,7 @@ def test_pipeline_writer_reads_marts_and_writes_ratings_rows(writer) -> None:
     assert writer("update ratings.model_monitoring set psi = 0 where as_of_date = current_date")
 
 
+@pytest.mark.usefixtures("bi_views")
 def test_pipeline_writer_reads_the_ratings_views_and_writes_the_tables_behind_them(
         warehouse_url: str, writer) -> None:
     views = ("customer_ratings", "current_customer_ratings", "grade_migration_monthly")
