@@ -76,6 +76,18 @@ def tag_version(version: str, tags: dict[str, str]) -> None:
         client.set_model_version_tag(_name(), str(version), key, str(value))
 
 
+DESCRIPTION_LIMIT = 4800  # characters the registry keeps of a version's description (the model card)
+
+
+def describe_version(version: str, card: str) -> None:
+    """The model card as the version's description (what the MLflow UI shows on the version's page);
+    a card longer than the registry keeps is cut with a pointer to the full artifact."""
+    if len(card) > DESCRIPTION_LIMIT:
+        tail = "\n\n... (cut: the full card is the artifact model_card.md of the training run)"
+        card = card[: DESCRIPTION_LIMIT - len(tail)] + tail
+    _client().update_model_version(_name(), str(version), description=card)
+
+
 def version_tags(version: str) -> dict[str, str]:
     return dict(_client().get_model_version(_name(), str(version)).tags)
 
@@ -142,7 +154,13 @@ def set_alias(alias: str, version: str, reason: str = "", actor: str | None = No
 
 
 def champion_history() -> list[str]:
-    model = _client().get_registered_model(_name())
+    """Champions in promotion order (the last is the current one); [] before the first."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        model = _client().get_registered_model(_name())
+    except MlflowException:
+        return []
     return json.loads(model.tags.get(HISTORY_TAG, "[]"))
 
 
@@ -231,48 +249,121 @@ def minimum_bar_failures(version: str, config: dict[str, Any] | None = None) -> 
     return out
 
 
+def _evaluate_version(version: str, holdout: pd.DataFrame, rated: pd.DataFrame, scale) -> Any:
+    """`mlflow.models.evaluate` of a version's ratings of the holdout, in a nested run named after it."""
+    import mlflow
+
+    from ml.dataset import TARGET, row_weights
+    from ml.mlflow_evaluation import eval_frame, evaluate_pd
+
+    expected = train_distribution(version_tags(version))
+    frame = eval_frame(holdout[TARGET].to_numpy(), rated["pd_12m"].to_numpy(), row_weights(holdout))
+    with mlflow.start_run(run_name=f"v{version}", nested=True):
+        mlflow.set_tag("model_version", version)
+        return evaluate_pd(frame, "holdout_", expected=expected, scale=scale if expected else None)
+
+
+def gate_bars(
+    cfg: dict[str, Any], mine: dict[str, float], champion: str | None, theirs: dict[str, float] | None
+):
+    """The gate's bars as thresholds on the challenger's evaluation (`mine`: its metrics): AUC not below
+    the champion's on the same holdout minus the tolerance, PSI below the maximum, the calibration ratio
+    inside its band (two bars: the ratio and its inverse)."""
+    from ml.mlflow_evaluation import Bar
+
+    bars = []
+    if champion and theirs is not None:
+        floor = theirs["holdout_auc"] - cfg["auc_tolerance"]
+        auc = mine.get("holdout_auc", float("nan"))
+        bars.append(
+            Bar(
+                "holdout_auc",
+                floor,
+                True,
+                f"holdout auc {auc:.4f} < champion v{champion} {theirs['holdout_auc']:.4f} - tolerance "
+                f"{cfg['auc_tolerance']:.4f} = {floor:.4f} (short by {floor - auc:.4f})",
+            )
+        )
+    if "holdout_psi" in mine:
+        value = mine["holdout_psi"]
+        bars.append(
+            Bar(
+                "holdout_psi",
+                # MLflow passes a value equal to the threshold; the gate refuses PSI >= max_psi
+                float(np.nextafter(cfg["max_psi"], -np.inf)),
+                False,
+                f"psi {value:.4f} >= {cfg['max_psi']:.4f} (over by {value - cfg['max_psi']:.4f})",
+            )
+        )
+    lo, hi = cfg["calibration_ratio"]
+    ratio = mine.get("holdout_calibration_ratio", float("nan"))
+    by = lo - ratio if ratio < lo else ratio - hi
+    explain = f"calibration ratio (mean PD / default rate) {ratio:.3f} outside [{lo}, {hi}] (by {by:.3f})"
+    bars.append(Bar("holdout_calibration_ratio", float(hi), False, explain))
+    bars.append(Bar("holdout_inverse_calibration_ratio", 1.0 / float(lo), False, explain))
+    return bars
+
+
 def gate(
     challenger: str, champion: str | None = None, config: dict[str, Any] | None = None
 ) -> PromotionDecision:
-    """Challenger vs champion on the challenger's holdout: AUC, PSI, overall calibration bounds and the
-    calibration of every grade with enough rows (Jeffreys test; the refusal names the grade)."""
+    """Challenger vs champion on the challenger's holdout, in an MLflow run `gate-v<N>-vs-v<M>`: both
+    evaluated with `mlflow.models.evaluate` (nested runs), the bars (AUC, PSI, calibration ratio) checked
+    by `validate_evaluation_results`, then the calibration of every grade with enough rows (Jeffreys test;
+    the refusal names the grade)."""
+    import mlflow
+
+    from ml.mlflow_evaluation import threshold_failures
+    from ml.scale import load_master_scale
+
     full = config or load_config("model")
     cfg = full["gate"]
     challenger = str(challenger)
     champion = champion or alias_version(CHAMPION)
     holdout = holdout_of(challenger)
     rated = load_version(challenger).predict(holdout)
-    mine = metrics_on(challenger, holdout, rated)
-    psi = float(version_tags(challenger).get("psi", "inf"))
-    failures = []
-    metrics = {"challenger_auc": mine["auc"], "psi": psi, "calibration_ratio": mine["calibration_ratio"]}
-    if champion and champion != challenger:
-        theirs = metrics_on(champion, holdout)
-        metrics["champion_auc"] = theirs["auc"]
-        floor = theirs["auc"] - cfg["auc_tolerance"]
-        if mine["auc"] < floor:
-            failures.append(
-                f"holdout auc {mine['auc']:.4f} < champion v{champion} {theirs['auc']:.4f} - tolerance "
-                f"{cfg['auc_tolerance']:.4f} = {floor:.4f} (short by {floor - mine['auc']:.4f})"
+    scale = load_master_scale()
+    against = f"v{champion}" if champion and champion != challenger else "none"
+    with mlflow.start_run(
+        run_name=f"gate-v{challenger}-vs-{against}", nested=mlflow.active_run() is not None
+    ):
+        evaluated = _evaluate_version(challenger, holdout, rated, scale)
+        mine = dict(evaluated.metrics)
+        ratio = mine.get("holdout_calibration_ratio", float("nan"))
+        mine["holdout_inverse_calibration_ratio"] = 1.0 / ratio if ratio else float("inf")
+        evaluated.metrics["holdout_inverse_calibration_ratio"] = mine["holdout_inverse_calibration_ratio"]
+        theirs = None
+        if champion and champion != challenger:
+            theirs = dict(
+                _evaluate_version(champion, holdout, load_version(champion).predict(holdout), scale).metrics
             )
-    if psi >= cfg["max_psi"]:
-        failures.append(f"psi {psi:.4f} >= {cfg['max_psi']:.4f} (over by {psi - cfg['max_psi']:.4f})")
-    lo, hi = cfg["calibration_ratio"]
-    ratio = mine["calibration_ratio"]
-    if not lo <= ratio <= hi:
-        by = lo - ratio if ratio < lo else ratio - hi
-        failures.append(
-            f"calibration ratio (mean PD / default rate) {ratio:.3f} outside [{lo}, {hi}] (by {by:.3f})"
+        failures = threshold_failures(gate_bars(cfg, mine, champion, theirs), evaluated)
+        metrics = {
+            "challenger_auc": mine["holdout_auc"],
+            "psi": mine.get("holdout_psi", float(version_tags(challenger).get("psi", "nan"))),
+            "calibration_ratio": ratio,
+        }
+        if theirs is not None:
+            metrics["champion_auc"] = theirs["holdout_auc"]
+        tests, grade_failures = grade_calibration_on(holdout, rated, full)
+        failures += grade_failures
+        metrics["grades_judged"] = float(sum(t["judged"] for t in tests))
+        metrics["grades_failing_calibration"] = float(len(grade_failures))
+        if tests:
+            metrics["min_grade_calibration_p"] = (
+                min(t["p_value"] for t in tests if t["judged"]) if any(t["judged"] for t in tests) else 1.0
+            )
+        decision = PromotionDecision(challenger, not failures, failures, metrics)
+        mlflow.log_metrics({f"gate_{k}": v for k, v in metrics.items() if np.isfinite(v)})
+        mlflow.set_tags(
+            {
+                "challenger_version": challenger,
+                "champion_version": champion or "",
+                "gate_result": "passed" if decision.passed else "refused",
+                "gate_message": decision.message()[:4000],
+            }
         )
-    tests, grade_failures = grade_calibration_on(holdout, rated, full)
-    failures += grade_failures
-    metrics["grades_judged"] = float(sum(t["judged"] for t in tests))
-    metrics["grades_failing_calibration"] = float(len(grade_failures))
-    if tests:
-        metrics["min_grade_calibration_p"] = (
-            min(t["p_value"] for t in tests if t["judged"]) if any(t["judged"] for t in tests) else 1.0
-        )
-    return PromotionDecision(challenger, not failures, failures, metrics)
+    return decision
 
 
 def _record_gate(result: PromotionDecision) -> None:
@@ -295,6 +386,7 @@ def assess_new_version(version: str, config: dict[str, Any] | None = None) -> di
     """
     cfg = config or load_config("model")
     version = str(version)
+    guard_champion(actor="training")
     misses = minimum_bar_failures(version, cfg)
     if misses:
         tag_version(version, {"minimum_bars": "failed: " + "; ".join(misses)})
@@ -311,6 +403,45 @@ def assess_new_version(version: str, config: dict[str, Any] | None = None) -> di
         return {"status": "champion", "failures": [], "gate": result.metrics}
     status = "awaiting_owner" if result.passed else "refused"
     return {"status": status, "failures": result.failures, "gate": result.metrics}
+
+
+def guard_champion(actor: str = "pipeline") -> dict[str, Any] | None:
+    """Detect a @champion moved outside these tools (in the MLflow UI or API) since the last recorded
+    promotion, and accept it only when the version passed the gate.
+
+    Returns None when the alias is where the champion history says; else what was done:
+    {"status": "accepted" | "refused", "version", "restored", "reason"}. A refused move puts the alias
+    back on the previous champion (or removes it when there was none) and tags the version with the
+    refusal. A registry without champion history (set up by hand) adopts its current champion as is.
+    """
+    current = alias_version(CHAMPION)
+    history = champion_history()
+    if current is None or not history:
+        if current is not None:
+            _set_history([current])
+        return None
+    if history[-1] == current:
+        return None
+    tags = version_tags(current)
+    if tags.get("gate_result") == "passed":
+        _set_history([v for v in history if v != current] + [current])
+        tag_version(
+            current,
+            {
+                "champion_set_by": f"outside the pipeline's tools, accepted by {actor}",
+                "champion_set_at": _now(),
+                "champion_reason": "promoted outside ml.cli; the version had passed the gate",
+                "previous_champion": history[-1],
+            },
+        )
+        return {"status": "accepted", "version": current, "restored": None, "reason": "gate passed"}
+    reason = (
+        f"v{current} became @{CHAMPION} outside ml.cli without passing the promotion gate "
+        f"(gate_result: {tags.get('gate_result', 'never run')}); @{CHAMPION} restored to v{history[-1]}"
+    )
+    _client().set_registered_model_alias(_name(), CHAMPION, history[-1])
+    tag_version(current, {"outside_promotion_refused_at": _now(), "outside_promotion_refused": reason[:500]})
+    return {"status": "refused", "version": current, "restored": history[-1], "reason": reason}
 
 
 def promote(version: str, reason: str, actor: str | None = None, force: bool = False) -> PromotionDecision:

@@ -29,6 +29,7 @@ from common.paths import REPO_ROOT, state_dir
 from ml import dataset
 from ml.candidates import BOOSTED, CANDIDATES, CreditModel, ScorecardModel, TreeModel, fit_candidate
 from ml.evaluate import evaluate, flat_metrics, information_values, model_card, save_plots, to_json
+from ml.mlflow_evaluation import eval_frame, evaluate_pd, plots_artifact
 from ml.scale import load_master_scale, score_for_pd
 from ml.validation import findings, report_markdown, validation_report
 
@@ -258,25 +259,39 @@ def _log_candidate(
                 "calibration_b": model.calibration.b,
             }
         )
-        mlflow.log_metrics(flat_metrics(result))
+        mlflow.log_metrics({k: v for k, v in flat_metrics(result).items() if k.startswith("train_")})
         mlflow.log_metric(
             "holdout_auc_std_by_date", float(np.std(list(result["auc_by_date"].values()) or [0]))
         )
         mlflow.log_metric("predict_seconds", time.perf_counter() - t0)
         folder = tmp / name
-        save_plots(
-            folder,
-            y_hold,
-            pd_hold,
-            score_for_pd(pd_fit, scale_cfg),
-            score_for_pd(pd_hold, scale_cfg),
-            result["calibration"],
-            name,
+
+        def draw(_: Path) -> list[Path]:
+            paths = save_plots(
+                folder,
+                y_hold,
+                pd_hold,
+                score_for_pd(pd_fit, scale_cfg),
+                score_for_pd(pd_hold, scale_cfg),
+                result["calibration"],
+                name,
+            )
+            result["calibration"].to_csv(folder / "calibration_by_grade.csv", index=False)
+            paths.append(folder / "calibration_by_grade.csv")
+            if isinstance(model, ScorecardModel):
+                model.table().to_csv(folder / "scorecard_points.csv", index=False)
+                paths.append(folder / "scorecard_points.csv")
+            return paths
+
+        # holdout_* metrics, holdout_psi (train -> holdout grade mix) and the plots: MLflow's evaluation
+        evaluated = evaluate_pd(
+            eval_frame(y_hold, pd_hold, w_hold),
+            "holdout_",
+            expected=result["train_grade_distribution"],
+            scale=scale,
+            artifacts=[plots_artifact(draw)],
         )
-        result["calibration"].to_csv(folder / "calibration_by_grade.csv", index=False)
-        if isinstance(model, ScorecardModel):
-            model.table().to_csv(folder / "scorecard_points.csv", index=False)
-        mlflow.log_artifacts(str(folder), artifact_path="evaluation")
+        mlflow.log_metric("psi", evaluated.metrics["holdout_psi"])
         result["run_id"] = run.info.run_id
     return result
 
@@ -334,6 +349,26 @@ def validation_metrics(report: dict[str, Any]) -> dict[str, float]:
     if report["grade_migration"]:
         out["validation_same_grade_share"] = report["grade_migration"]["same_grade"]
     return out
+
+
+INPUT_EXAMPLE_ROWS = 5
+
+
+def log_datasets(split: dataset.Split, features: list[str], digest: str, source: str) -> None:
+    """Log the fit and out-of-time slices the version was built on as MLflow datasets (inputs of the
+    training run: name, digest, schema, row count), named after where they came from."""
+    import mlflow
+    from mlflow.data.pandas_dataset import from_pandas
+
+    columns = [c for c in [*features, dataset.TARGET, "as_of_date"] if c in split.fit.columns]
+    for context, part in (("training", split.fit), ("holdout", split.holdout)):
+        data = from_pandas(
+            part[columns].reset_index(drop=True),
+            name=f"customer_features_{context}" if source == "marts" else f"{source}_{context}",
+            targets=dataset.TARGET,
+            digest=f"{digest[:16]}-{context}",
+        )
+        mlflow.log_input(data, context=context)
 
 
 def evaluate_candidates(
@@ -406,6 +441,7 @@ def evaluate_candidates(
         )
         card += "\n" + report_markdown(validation, f"{cfg['model_name']} ({chosen})")
         mlflow.log_text(card, "model_card.md")
+        log_datasets(split, list(features), digest, source)
         mlflow.log_text(
             report_markdown(validation, f"{cfg['model_name']} ({chosen})"), "validation_report.md"
         )
@@ -430,7 +466,13 @@ def evaluate_candidates(
             "validation_findings": findings(validation),
             "sampling": sampling_params(sampling),
         }
-        summary_path = Path(dataset_path).parent / "evaluation.json"
+        folder = Path(dataset_path).parent
+        card_path = folder / "model_card.md"
+        card_path.write_text(card)
+        example_path = folder / "input_example.parquet"
+        split.holdout[list(spec.names)].head(INPUT_EXAMPLE_ROWS).to_parquet(example_path, index=False)
+        summary["model_card_path"], summary["input_example_path"] = str(card_path), str(example_path)
+        summary_path = folder / "evaluation.json"
         summary_path.write_text(json.dumps(summary, indent=2, default=str))
         mlflow.log_artifact(str(summary_path))
     return {"run_id": parent.info.run_id, "chosen": chosen, "summary_path": str(summary_path)}
@@ -470,8 +512,10 @@ def register_chosen(evaluation: dict[str, Any]) -> dict[str, Any]:
             pip_requirements=pip_requirements(),
             registered_model_name=name,
             signature=model_signature(),
+            input_example=pd.read_parquet(summary["input_example_path"]),
         )
     version = str(info.registered_model_version)
+    registry.describe_version(version, Path(summary["model_card_path"]).read_text())
     h = summary["holdout"]
     tags = {
         "candidate": summary["chosen"],
@@ -584,6 +628,7 @@ def run_byo(
 ) -> dict[str, Any]:
     """Candidate search, selection and calibration on any labelled table; valid is the holdout."""
     import mlflow
+    from mlflow.data.pandas_dataset import from_pandas
 
     from ml.evaluate import discrimination
     from ml.pyfunc_model import model_signature
@@ -667,7 +712,13 @@ def run_byo(
             python_model=build_pyfunc(models[chosen]),
             pip_requirements=pip_requirements(),
             signature=model_signature(),
+            input_example=train[list(spec.names)].head(INPUT_EXAMPLE_ROWS),
         )
+        for context, table in (("training", train), ("holdout", valid)):
+            mlflow.log_input(
+                from_pandas(table, name=f"{Path(train_file).stem}_{context}", targets=target),
+                context=context,
+            )
     ids = valid[id_column] if id_column else pd.Series(np.arange(len(valid)), name="row")
     out = pd.DataFrame({ids.name: ids.to_numpy(), "pd": pd_valid})
     if str(predictions_out).lower().endswith((".parquet", ".pq")):

@@ -6,11 +6,14 @@ The DAG file only wires these together; they are also what tests and the demo ca
 from __future__ import annotations
 
 import dataclasses
+import logging
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from common.warehouse import WAREHOUSE, one_row
 from pipeline.run_audit import recorded
+
+log = logging.getLogger(__name__)
 
 DAG_ID = "crm_credit_risk_daily"
 
@@ -126,7 +129,7 @@ def check_champion(day: date, run_id: str) -> dict:
 
     Fails without retries (waiting does not create a model) and says what to do.
     """
-    from ml.registry import CHAMPION, alias_version, champion_exists
+    from ml.registry import CHAMPION, alias_version, champion_exists, guard_champion
     from ml.tracking import model_name
 
     with recorded(run_id, DAG_ID, "check_champion", day) as rec:
@@ -140,7 +143,12 @@ def check_champion(day: date, run_id: str) -> dict:
                 "or promote a version (`python -m ml.cli models promote VERSION --reason ...`), then "
                 "rerun this date."
             ) from NoChampion(model_name())
+        outside = guard_champion(actor=f"{DAG_ID} {run_id}")
+        if outside is not None:
+            log.warning("@%s moved outside ml.cli: %s", CHAMPION, outside["reason"])
         rec.detail = {"champion": alias_version(CHAMPION)}
+        if outside is not None:
+            rec.detail["outside_promotion"] = outside
     return rec.detail
 
 

@@ -42,6 +42,39 @@ def test_with_a_champion_the_check_records_its_version(warehouse_url, mlflow_uri
     assert daily.check_champion(date(2026, 10, 31), "run-ok") == {"champion": str(info.registered_model_version)}
 
 
+def test_a_champion_set_in_the_mlflow_ui_without_the_gate_is_put_back_and_audited(warehouse_url, mlflow_uri):
+    import json
+
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.pyfunc import PythonModel
+
+    from ml import registry
+    from ml.tracking import configure_mlflow, model_name
+
+    class Constant(PythonModel):
+        def predict(self, context, model_input, params=None):  # noqa: ANN001
+            return model_input
+
+    configure_mlflow()
+    versions = []
+    for _ in range(2):
+        with mlflow.start_run():
+            info = mlflow.pyfunc.log_model(name="model", python_model=Constant(), registered_model_name=model_name())
+        versions.append(str(info.registered_model_version))
+    registry.make_champion(versions[0], "the gated champion", actor="test")
+    MlflowClient().set_registered_model_alias(model_name(), "champion", versions[1])  # a click in the UI
+
+    detail = daily.check_champion(date(2026, 10, 31), "run-outside")
+    assert detail["champion"] == versions[0] and registry.alias_version("champion") == versions[0]
+    assert detail["outside_promotion"]["status"] == "refused" and detail["outside_promotion"]["version"] == versions[1]
+    with transaction(warehouse_url) as cur:
+        cur.execute("select status, detail from audit.pipeline_runs where run_id = 'run-outside'")
+        status, stored = cur.fetchone()
+    stored = stored if isinstance(stored, dict) else json.loads(stored)
+    assert status == "success" and stored["outside_promotion"]["restored"] == versions[0]
+
+
 def test_matured_labels_are_announced_only_on_the_day_the_horizon_ends(warehouse_url):
     from airflow.sdk.exceptions import AirflowSkipException
 

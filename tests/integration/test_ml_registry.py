@@ -195,3 +195,90 @@ def test_gate_refuses_a_challenger_that_understates_one_grade_and_names_it(store
     assert named and "Jeffreys p" in named[0] and "mean PD" in named[0], out["gate"]["failures"]
     refused = _cli(store, "promote", out["version"], "--reason", "try it anyway")
     assert refused.returncode == 2 and f"grade {grade} fails calibration" in refused.stderr
+
+
+def test_candidates_are_evaluated_by_mlflow_with_the_projects_metrics_plots_and_datasets(store):
+    from mlflow import MlflowClient
+
+    first = store["first"]
+    client = MlflowClient()
+    parent = client.get_run(first["run_id"])
+    children = client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{first['run_id']}'"
+    )
+    assert {r.data.tags["mlflow.runName"] for r in children} >= {first["chosen"]}
+    for run in children:
+        metrics = run.data.metrics
+        for key in ("holdout_auc", "holdout_gini", "holdout_ks", "holdout_brier", "holdout_calibration_ratio",
+                    "holdout_psi"):
+            assert np.isfinite(metrics[key]), (run.data.tags["mlflow.runName"], key)
+        assert metrics["holdout_gini"] == pytest.approx(2 * metrics["holdout_auc"] - 1)
+        logged = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert any(p.endswith(".png") for p in logged) and "eval_results_table.json" not in logged, logged
+    chosen = next(r for r in children if r.data.tags["mlflow.runName"] == first["chosen"])
+    assert chosen.data.metrics["holdout_auc"] == pytest.approx(first["holdout_auc"])
+    inputs = {(d.dataset.name, t.value) for d in parent.inputs.dataset_inputs for t in d.tags
+              if t.key == "mlflow.data.context"}
+    assert inputs == {("customer_features_training", "training"), ("customer_features_holdout", "holdout")}
+    rows = [json.loads(d.dataset.profile)["num_rows"] for d in parent.inputs.dataset_inputs]
+    assert sum(rows) > 1000
+
+
+def test_a_version_has_its_model_card_as_description_and_an_input_example(store):
+    import mlflow
+
+    from ml.dataset import feature_spec
+
+    version = store["first"]["version"]
+    described = mlflow.MlflowClient().get_model_version("crm_credit_pd", version).description
+    assert described.startswith("# ") and "Validation report" in described
+    assert len(described) <= registry.DESCRIPTION_LIMIT
+    info = mlflow.models.get_model_info(f"models:/crm_credit_pd/{version}")
+    assert info.saved_input_example_info is not None
+    example = mlflow.models.Model.load(f"models:/crm_credit_pd/{version}").load_input_example(
+        mlflow.artifacts.download_artifacts(f"models:/crm_credit_pd/{version}"))
+    assert len(example) == 5 and list(example.columns) == list(feature_spec().names)
+    rated = registry.load_version(version).predict(example)
+    assert rated["pd_12m"].between(0, 1).all()
+
+
+def test_the_gate_runs_as_an_mlflow_evaluation_with_nested_runs_per_version(store):
+    from mlflow import MlflowClient
+
+    worse, first = store["worse"]["version"], store["first"]["version"]
+    client = MlflowClient()
+    experiment = client.get_run(store["first"]["run_id"]).info.experiment_id
+    runs = client.search_runs([experiment], filter_string=f"tags.mlflow.runName = 'gate-v{worse}-vs-v{first}'")
+    assert runs, "the registration's gate leaves a run (and every `models promote` another)"
+    assert all(r.data.tags["gate_result"] == "refused" for r in runs)
+    gate_run = runs[-1]  # the first: at registration
+    assert "short by" in gate_run.data.tags["gate_message"]
+    nested = client.search_runs([gate_run.info.experiment_id],
+                                filter_string=f"tags.mlflow.parentRunId = '{gate_run.info.run_id}'")
+    assert {r.data.tags["mlflow.runName"] for r in nested} == {f"v{worse}", f"v{first}"}
+    by_version = {r.data.tags["model_version"]: r.data.metrics for r in nested}
+    assert by_version[worse]["holdout_auc"] < by_version[first]["holdout_auc"]
+    assert gate_run.data.metrics["gate_champion_auc"] == pytest.approx(by_version[first]["holdout_auc"])
+
+
+def test_a_promotion_made_outside_the_tools_is_refused_unless_the_version_passed_the_gate(store):
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    before = registry.alias_version("champion")
+    worse = store["worse"]["version"]
+    client.set_registered_model_alias("crm_credit_pd", "champion", worse)  # what the MLflow UI does
+    outcome = registry.guard_champion(actor="test")
+    assert outcome["status"] == "refused" and outcome["restored"] == before
+    assert registry.alias_version("champion") == before
+    assert "without passing the promotion gate" in registry.version_tags(worse)["outside_promotion_refused"]
+    assert registry.guard_champion(actor="test") is None  # nothing moved since
+
+    passed = store["second"]["version"]
+    assert registry.version_tags(passed)["gate_result"] == "passed"
+    client.set_registered_model_alias("crm_credit_pd", "champion", passed)
+    outcome = registry.guard_champion(actor="test")
+    assert outcome["status"] == "accepted" and registry.alias_version("champion") == passed
+    assert registry.champion_history()[-1] == passed
+    rolled, restored = registry.rollback("back to the champion before the test", actor="test")
+    assert (rolled, restored) == (passed, before)
