@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +46,10 @@ def run_dbt(
     args: list[str],
     vars: dict[str, Any] | None = None,
     conn_id_or_url: str = WAREHOUSE,
+    sink: Callable[[str], None] | None = None,
 ) -> str:
-    """Run `dbt <args>` in a subprocess; returns its output, raises DbtFailed on failure.
+    """Run `dbt <args>` in a subprocess, streaming its log line by line as dbt writes it (to stdout, so
+    to the Airflow task log, or to `sink`); returns the whole output, raises DbtFailed on failure.
 
     The config folder is checked first, as by every other entry point: a bad file stops the run here.
     """
@@ -55,10 +58,24 @@ def run_dbt(
     cmd = [str(dbt), *args, "--project-dir", str(DBT_PROJECT_DIR)]
     if vars:
         cmd += ["--vars", json.dumps(vars, default=str)]
-    proc = subprocess.run(cmd, env=dbt_env(conn_id_or_url), capture_output=True, text=True, check=False)
-    output = proc.stdout + proc.stderr
-    print(output, flush=True)  # lands in the Airflow task log
-    if proc.returncode != 0:
+    write = sink or (lambda line: print(line, flush=True))
+    lines: list[str] = []
+    with subprocess.Popen(
+        cmd,
+        env=dbt_env(conn_id_or_url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    ) as proc:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.rstrip("\n")
+            lines.append(line)
+            write(line)
+        code = proc.wait()
+    output = "\n".join(lines)
+    if code != 0:
         tail = "\n".join(output.strip().splitlines()[-30:])
-        raise DbtFailed(f"dbt {' '.join(args)} failed (exit {proc.returncode}):\n{tail}")
+        raise DbtFailed(f"dbt {' '.join(args)} failed (exit {code}):\n{tail}")
     return output

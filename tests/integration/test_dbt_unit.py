@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from common.dbt import run_dbt
 from common.paths import state_dir
@@ -12,8 +13,15 @@ VARS = {"as_of_date": "2024-06-30"}
 
 def test_dbt_unit_tests_pass_and_docs_describe_every_model_and_column(warehouse_url):
     # unit tests read the column types of their inputs: create every relation (empty) first
-    run_dbt(["build", "--empty", "--exclude", "test_type:unit", "test_type:data"], vars=VARS,
-            conn_id_or_url=warehouse_url)
+    arrivals: list[tuple[float, str]] = []
+    build = run_dbt(["build", "--empty", "--exclude", "test_type:unit", "test_type:data"], vars=VARS,
+                    conn_id_or_url=warehouse_url, sink=lambda line: arrivals.append((time.monotonic(), line)))
+    finished = time.monotonic()
+    # the log streams while dbt works: each model's line arrives when dbt writes it, not all at exit
+    assert [line for _, line in arrivals] == build.splitlines()
+    model_lines = [t for t, line in arrivals if " OK created " in line]
+    assert len(model_lines) >= 20 and finished - arrivals[0][0] > 1.0
+    assert model_lines[-1] - model_lines[0] > 0.5
     output = run_dbt(["test", "--select", "test_type:unit"], vars=VARS, conn_id_or_url=warehouse_url)
     assert "PASS=3 " in output and "ERROR=0" in output
 
