@@ -127,7 +127,9 @@ def row_json(frame: pd.DataFrame) -> list[str]:
     """One JSON object per row, nulls as null, for quarantine.rejected_rows.row_data."""
     if frame.empty:
         return []
-    return frame.astype(object).to_json(orient="records", lines=True, force_ascii=False).splitlines()
+    text = frame.astype(object).to_json(orient="records", lines=True, force_ascii=False)
+    # JSON escapes "\n" inside strings; str.splitlines would also split at U+0085, U+2028, ... in values
+    return text.rstrip("\n").split("\n")
 
 
 def unparseable_lines(lines: list[dict[str, Any]]) -> pd.DataFrame:

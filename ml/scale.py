@@ -63,15 +63,17 @@ class MasterScale:
 def _validate(grades: list[dict[str, Any]]) -> None:
     performing = [g for g in grades if not g.get("default")]
     if len(performing) < 8:
-        raise ValueError(f"master scale needs at least 8 non-default grades, has {len(performing)}")
+        raise ValueError(
+            f"rating_scale.yml: master scale needs at least 8 non-default grades, has {len(performing)}"
+        )
     if sum(1 for g in grades if g.get("default")) != 1:
-        raise ValueError("master scale needs exactly one default grade")
+        raise ValueError("rating_scale.yml: master scale needs exactly one default grade")
     if performing[0]["pd_lower"] != 0 or performing[-1]["pd_upper"] != 1:
-        raise ValueError("performing grades must cover PD from 0 to 1")
+        raise ValueError("rating_scale.yml: performing grades must cover PD from 0 to 1")
     for prev, nxt in zip(performing, performing[1:], strict=False):
         if prev["pd_upper"] != nxt["pd_lower"] or prev["pd_lower"] >= prev["pd_upper"]:
             raise ValueError(
-                f"grade bands must be increasing and contiguous: {prev['grade']} -> {nxt['grade']}"
+                f"rating_scale.yml: grade bands must be increasing and contiguous: {prev['grade']} -> {nxt['grade']}"
             )
 
 

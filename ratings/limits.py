@@ -39,9 +39,11 @@ def load_limit_policy(config: dict[str, Any] | None = None, scale: MasterScale |
     grades = {g.grade for g in scale.grades}
     months = {str(k): float(v) for k, v in config["months_of_sales"].items()}
     if set(months) != grades:
-        raise ValueError(f"months_of_sales must list each grade of the master scale: {sorted(grades)}")
+        raise ValueError(
+            f"limits.yml: months_of_sales must list each grade of the master scale: {sorted(grades)}"
+        )
     if any(v < 0 for v in months.values()):
-        raise ValueError("months_of_sales must not be negative")
+        raise ValueError("limits.yml: months_of_sales must not be negative")
     caps, decisions = config["caps"], config["decisions"]
     policy = LimitPolicy(
         months_of_sales=months,
@@ -60,9 +62,9 @@ def load_limit_policy(config: dict[str, Any] | None = None, scale: MasterScale |
     )
     unknown = (policy.cover_exposure_grades | policy.hold_grades) - grades
     if unknown:
-        raise ValueError(f"limits config names grades not on the master scale: {sorted(unknown)}")
+        raise ValueError(f"limits.yml: names grades not on the master scale: {sorted(unknown)}")
     if policy.rounding_step <= 0 or policy.min_limit > policy.max_limit:
-        raise ValueError("rounding step must be positive and min_limit <= max_limit")
+        raise ValueError("limits.yml: rounding step must be positive and min_limit <= max_limit")
     return policy
 
 

@@ -35,7 +35,7 @@ def load_segments(
         name = identifier(raw["name"], "segments.yml: segment name")
         months = int(raw["review_frequency_months"])
         if months <= 0:
-            raise ValueError(f"segment {name}: review_frequency_months must be positive")
+            raise ValueError(f"segments.yml: segment {name}: review_frequency_months must be positive")
         segments.append(
             Segment(name, i + 1, tuple(str(g) for g in raw["grades"]), months, str(raw["description"]))
         )
@@ -43,7 +43,7 @@ def load_segments(
     scale_grades = [g.grade for g in scale.grades]
     if sorted(assigned) != sorted(scale_grades):
         raise ValueError(
-            f"segments must cover each grade of master scale {scale.version} exactly once: "
+            f"segments.yml: segments must cover each grade of master scale {scale.version} exactly once: "
             f"assigned {assigned}, scale {scale_grades}"
         )
     return tuple(segments)

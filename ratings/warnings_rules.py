@@ -85,19 +85,25 @@ def load_rules(config: dict[str, Any] | None = None) -> tuple[Rule, ...]:
             lookback_days=int(raw.get("lookback_days", 0)),
         )
         if not _CODE.match(rule.code):
-            raise ValueError(f"rule code {rule.code!r} must be UPPER_SNAKE_CASE (2-40 characters)")
+            raise ValueError(
+                f"warnings.yml: rule code {rule.code!r} must be UPPER_SNAKE_CASE (2-40 characters)"
+            )
         if rule.metric not in METRICS:
-            raise ValueError(f"rule {rule.code}: unknown metric {rule.metric!r}; known: {sorted(METRICS)}")
+            raise ValueError(
+                f"warnings.yml: rule {rule.code}: unknown metric {rule.metric!r}; known: {sorted(METRICS)}"
+            )
         if rule.comparison not in COMPARISONS:
-            raise ValueError(f"rule {rule.code}: comparison must be one of {sorted(COMPARISONS)}")
+            raise ValueError(
+                f"warnings.yml: rule {rule.code}: comparison must be one of {sorted(COMPARISONS)}"
+            )
         if rule.severity not in SEVERITIES:
-            raise ValueError(f"rule {rule.code}: severity must be one of {SEVERITIES}")
+            raise ValueError(f"warnings.yml: rule {rule.code}: severity must be one of {SEVERITIES}")
         if rule.metric in CHANGE_METRICS and rule.lookback_days <= 0:
-            raise ValueError(f"rule {rule.code}: metric {rule.metric} needs lookback_days > 0")
+            raise ValueError(f"warnings.yml: rule {rule.code}: metric {rule.metric} needs lookback_days > 0")
         rules.append(rule)
     codes = [r.code for r in rules]
     if len(set(codes)) != len(codes):
-        raise ValueError(f"duplicate rule codes in warnings config: {codes}")
+        raise ValueError(f"warnings.yml: duplicate rule codes in warnings config: {codes}")
     return tuple(rules)
 
 
