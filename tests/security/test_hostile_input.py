@@ -293,9 +293,11 @@ def test_generated_config_mutations_are_refused_clearly_or_accepted(tmp_path, mo
         raise AssertionError("a config case reached a database")
 
     monkeypatch.setattr(psycopg2, "connect", tripwire)
-    real_run = subprocess.run
+    real_run, real_popen = subprocess.run, subprocess.Popen
     monkeypatch.setattr(subprocess, "run", lambda cmd, *a, **k: tripwire() if "dbt" in str(cmd)
                         else real_run(cmd, *a, **k))
+    monkeypatch.setattr(subprocess, "Popen", lambda cmd, *a, **k: tripwire() if "dbt" in str(cmd)
+                        else real_popen(cmd, *a, **k))
     consumers = _consumers()
 
     @_profile()

@@ -189,15 +189,21 @@ def guarded_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     def trip(*args: object, **kwargs: object) -> None:
         raise Tripwire(f"reached execution: {args[:1]!r}")
 
-    real_run = subprocess.run
+    real_run, real_popen = subprocess.run, subprocess.Popen
 
     def run(cmd: Any, *args: Any, **kwargs: Any) -> Any:
         if "dbt" in str(cmd):  # imports probe the platform with uname: only dbt is of interest
             trip(cmd)
         return real_run(cmd, *args, **kwargs)
 
+    def popen(cmd: Any, *args: Any, **kwargs: Any) -> Any:
+        if "dbt" in str(cmd):
+            trip(cmd)
+        return real_popen(cmd, *args, **kwargs)
+
     monkeypatch.setattr(psycopg2, "connect", trip)
     monkeypatch.setattr(subprocess, "run", run)
+    monkeypatch.setattr(subprocess, "Popen", popen)
     return folder
 
 
