@@ -54,7 +54,6 @@ def airflow_env(home: Path | None = None) -> dict[str, str]:
         AIRFLOW__CORE__EXECUTOR="LocalExecutor",
         AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK="False",
         AIRFLOW__API__PORT=env.get("AIRFLOW__API__PORT", "8080"),
-        AIRFLOW__COSMOS__ENABLE_TELEMETRY="False",
         MLFLOW_TRACKING_URI=env.get(
             "MLFLOW_TRACKING_URI", f"sqlite:///{state_dir() / 'mlflow' / 'mlflow.db'}"
         ),

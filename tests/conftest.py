@@ -26,7 +26,6 @@ os.environ.update(
     AIRFLOW__CORE__LOAD_EXAMPLES="False",
     AIRFLOW__CORE__PARALLELISM="4",
     AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}",
-    AIRFLOW__COSMOS__ENABLE_TELEMETRY="False",
     CRM_RISK_DEADLINE_ALERTS="off",  # DAG runs here use Dag.test (see pipeline.operations.DEADLINE_SWITCH)
 )
 # Tests run on simulated data: development mode (the development pseudonym key, with a logged warning)
