@@ -57,14 +57,15 @@ def test_every_variable_is_required_so_the_stack_refuses_to_start_without_it():
         uses = re.findall(r"(?<!\$)\$\{" + name + r"(:\?|:-|-|\})", COMPOSE_TEXT)
         assert uses and all(u == ":?" for u in uses), f"${{{name}}} must be written ${{{name}:?message}}"
     secrets = {"POSTGRES_PASSWORD", "AIRFLOW_ADMIN_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_API_SECRET_KEY",
-               "PSEUDONYM_KEY"}
+               "PSEUDONYM_KEY", "SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD", "BI_SUPERSET_PASSWORD"}
     assert secrets <= USED_VARIABLES
     assert all(ENV_EXAMPLE[name] == "" for name in secrets), "secrets must have no default in .env.example"
 
 
-def test_only_the_airflow_ui_and_the_credit_desk_are_published_and_only_on_loopback():
+def test_only_the_airflow_ui_the_credit_desk_and_superset_are_published_and_only_on_loopback():
     published = {name: svc["ports"] for name, svc in SERVICES.items() if svc.get("ports")}
-    assert published == {"airflow-apiserver": ["127.0.0.1:8080:8080"], "desk": ["127.0.0.1:8090:8090"]}
+    assert published == {"airflow-apiserver": ["127.0.0.1:8080:8080"], "desk": ["127.0.0.1:8090:8090"],
+                         "superset": ["127.0.0.1:8088:8088"]}
 
 
 @pytest.mark.parametrize("name", LONG_RUNNING)
@@ -160,6 +161,22 @@ def test_commands_and_mounts_point_at_things_that_exist():
     assert any(a.startswith("--backend-store-uri=postgresql") for a in mlflow_cmd)
     assert any(a.startswith("--artifacts-destination=") for a in mlflow_cmd)
     assert "mlflow-artifacts" in COMPOSE["volumes"]
+
+
+def test_superset_runs_from_its_own_lock_and_imports_the_bundle_the_repository_holds():
+    dockerfile = (REPO_ROOT / "docker" / "superset" / "Dockerfile").read_text()
+    assert "pip install -r requirements.txt -c constraints.txt" in dockerfile  # the files `make bi-install` uses
+    assert "COPY bi/superset/requirements.txt docker/superset/constraints.txt ./" in dockerfile
+    lock = (REPO_ROOT / "docker" / "superset" / "constraints.txt").read_text()
+    assert re.search(r"^apache[-_]superset==6\.1\.0$", lock, re.M)  # pip freeze writes apache_superset
+    script = "\n".join(SERVICES["superset"]["command"])
+    for module in re.findall(r"python -m ([\w.]+)", script):
+        assert importlib.util.find_spec(module) is not None, module
+    for path in re.findall(r"python (bi/\S+\.py)", script):
+        assert (REPO_ROOT / path).is_file(), path
+    env = SERVICES["superset"]["environment"]
+    assert env["BI_WAREHOUSE_URI"].startswith("postgresql+psycopg2://bi_superset:")
+    assert env["SUPERSET_CONFIG_PATH"].endswith("bi/superset/superset_config.py")
 
 
 def test_image_installs_the_locked_stack_including_the_celery_provider():
