@@ -119,6 +119,13 @@ def crm_credit_risk_daily():
         return daily.alert(daily.as_of_date(data_interval_end), run_id)
 
     @task(multiple_outputs=False)
+    def refresh_desk(data_interval_end=None, run_id=None) -> dict:
+        """The credit desk: exposure snapshot refreshed, cases opened for the day's decisions/warnings."""
+        from pipeline import daily
+
+        return daily.refresh_desk(daily.as_of_date(data_interval_end), run_id)
+
+    @task(multiple_outputs=False)
     def shadow_score_challenger(data_interval_end=None, run_id=None) -> dict:
         from pipeline import daily
 
@@ -134,6 +141,7 @@ def crm_credit_risk_daily():
         features_gated,
         check_champion(),
         score_and_publish(),
+        refresh_desk(),
         alert_critical_warnings(),
         shadow_score_challenger(),
     )

@@ -54,6 +54,14 @@ def _sync(_: argparse.Namespace) -> None:
         print(sync_cases(cur, DeskConfig.load(), Principal(user="desk-sync", role="credit_manager")))
 
 
+def _after_publish(_: argparse.Namespace) -> None:
+    from desk.service import after_publish
+    from desk.settings import DeskConfig
+
+    with transaction(WAREHOUSE) as cur:
+        print(json.dumps(after_publish(cur, DeskConfig.load())))
+
+
 def _role_password(_: argparse.Namespace) -> None:
     """Set desk_service's password from DESK_DB_PASSWORD, as the warehouse connection (the owner)."""
     import os
@@ -93,6 +101,9 @@ def main(argv: list[str] | None = None) -> None:
         "refresh-exposure", help="refresh desk.customer_exposure from the feature mart"
     ).set_defaults(run=_refresh)
     sub.add_parser("sync", help="open cases for the latest ratings").set_defaults(run=_sync)
+    sub.add_parser(
+        "after-publish", help="refresh-exposure, then sync, in one transaction (what the daily DAG runs)"
+    ).set_defaults(run=_after_publish)
     sub.add_parser("role-password", help="set desk_service's password from DESK_DB_PASSWORD").set_defaults(
         run=_role_password
     )

@@ -185,6 +185,16 @@ def sync_cases(cur: psycopg2.extensions.cursor, cfg: DeskConfig, who: Principal)
     return opened
 
 
+def after_publish(cur: psycopg2.extensions.cursor, cfg: DeskConfig) -> dict[str, int]:
+    """What the desk needs after each daily publish, in the caller's transaction (the warehouse owner's:
+    it reads the feature mart): the exposure snapshot refreshed from marts.customer_features, then the
+    cases of the new ratings opened. Idempotent: a rerun refreshes the same rows and opens no case twice."""
+    cur.execute(queries("exposure")["refresh_from_mart"])
+    refreshed = max(cur.rowcount, 0)
+    opened = sync_cases(cur, cfg, Principal(user="daily-publish", role="credit_manager"))
+    return {"exposure_refreshed": refreshed, **opened}
+
+
 def _override_expiry(cfg: DeskConfig, today: date, expires_on: date | None) -> date:
     expires = expires_on or today + timedelta(days=cfg.override_default_days)
     if expires <= today:

@@ -120,6 +120,31 @@ def build_features(day: date, run_id: str) -> str:
     return day.isoformat()
 
 
+def refresh_desk(day: date, run_id: str) -> dict:
+    """After publishing: the credit desk's exposure snapshot and its cases for the day's review/hold
+    decisions and new critical warnings. Runs the desk's own command (`python -m desk after-publish`,
+    one transaction as the warehouse owner): the pipeline never imports the desk, which sits on top of
+    the ratings. A rerun refreshes the same rows and opens no case twice."""
+    import json
+    import subprocess
+    import sys
+
+    from common.paths import REPO_ROOT
+
+    with recorded(run_id, DAG_ID, "refresh_desk", day) as rec:
+        done = subprocess.run(
+            [sys.executable, "-m", "desk", "after-publish"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"python -m desk after-publish failed: {done.stderr.strip()[-2000:]}")
+        rec.detail = json.loads(done.stdout.strip().splitlines()[-1])
+    return rec.detail
+
+
 class NoChampion(RuntimeError):
     """The registry has no @champion: nothing can be scored until credit_model_training provides one."""
 

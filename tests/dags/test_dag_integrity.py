@@ -77,6 +77,7 @@ def test_daily_dag_partitions_by_a_real_data_interval(dagbag):
     dag = dagbag.dags["crm_credit_risk_daily"]
     assert isinstance(dag.timetable, CronDataIntervalTimetable)
     assert dag.max_active_runs == 1
-    flow = ["extract_crm", "gate_raw", "build_features", "gate_features", "check_champion", "score_and_publish"]
+    flow = ["extract_crm", "gate_raw", "build_features", "gate_features", "check_champion", "score_and_publish",
+            "refresh_desk"]
     for before, after in itertools.pairwise(flow):
         assert before in dag.get_task(after).get_flat_relative_ids(upstream=True), f"{before} must run before {after}"

@@ -69,7 +69,22 @@ def test_daily_run_rates_every_active_customer_once_and_rerun_adds_no_rows(
     raw_before = _fetch(pipeline_dbs.warehouse, "select count(*) from raw_finance.invoices")[0][0]
     warnings_before = _fetch(pipeline_dbs.warehouse, "select count(*) from ratings.credit_warnings")[0][0]
 
+    # the credit desk was refreshed after publishing: one open case per review/hold decision
+    to_review = _fetch(
+        pipeline_dbs.warehouse,
+        "select count(*) from ratings.customer_rating_versions where valid_to_date = '9999-12-31' "
+        "and decision in ('review', 'hold')",
+    )[0][0]
+    decision_cases = "select count(*) from desk.cases where source = 'decision'"
+    assert to_review > 0 and _fetch(pipeline_dbs.warehouse, decision_cases)[0][0] == to_review
+    exposure_rows = _fetch(pipeline_dbs.warehouse, "select count(*) from desk.customer_exposure")[0][0]
+    assert exposure_rows > 300
+    cases_before = _fetch(pipeline_dbs.warehouse, "select count(*) from desk.cases")[0][0]
+
     _run_day(daily_dag, AS_OF)  # rerun of the same date: same rows, no duplicates anywhere
+
+    assert _fetch(pipeline_dbs.warehouse, "select count(*) from desk.cases")[0][0] == cases_before
+    assert _fetch(pipeline_dbs.warehouse, "select count(*) from desk.customer_exposure")[0][0] == exposure_rows
 
     after = _fetch(
         pipeline_dbs.warehouse,
