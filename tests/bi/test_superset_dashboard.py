@@ -29,6 +29,7 @@ from bi import serve
 from bi.bundle import EXPORT_DIR
 from common.migrate import migrate
 from common.paths import REPO_ROOT
+from common.warehouse import transaction
 from devtools.scratch import create_database, drop_database
 from tests.helpers.bi_book import write_bi_book
 from tests.helpers.sql import fetch
@@ -82,15 +83,22 @@ def superset(book_warehouse: str, tmp_path_factory: pytest.TempPathFactory) -> I
     if not (serve.BI_VENV / "bin" / "superset").exists():  # not a skip: a missing Superset is an error
         pytest.fail(f"no Superset in {serve.BI_VENV}: run `make bi-install`")
     home = tmp_path_factory.mktemp("superset")
-    serve.prepare(home, book_warehouse)  # builds the BI views the book is then written under
-    write_bi_book(book_warehouse)
-    port = free_port()
-    proc = serve.start(home, port)
+    login_existed = bool(fetch(book_warehouse, "select 1 from pg_roles where rolname = %s", (serve.LOGIN,)))
     try:
-        yield {"base": f"http://127.0.0.1:{port}", "password": serve.admin_password(home), "url": book_warehouse}
+        serve.prepare(home, book_warehouse)  # builds the BI views the book is then written under
+        write_bi_book(book_warehouse)
+        port = free_port()
+        proc = serve.start(home, port)
+        try:
+            yield {"base": f"http://127.0.0.1:{port}", "password": serve.admin_password(home), "url": book_warehouse}
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        if not login_existed:  # roles are cluster-wide: leave none behind (the database goes with the fixture)
+            with transaction(book_warehouse) as cur:
+                cur.execute("select pg_terminate_backend(pid) from pg_stat_activity where usename = %s", (serve.LOGIN,))
+                cur.execute(f"drop role if exists {serve.LOGIN}")
 
 
 def test_every_chart_of_the_dashboard_renders_without_error_in_chromium(superset: dict) -> None:
