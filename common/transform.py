@@ -1,11 +1,17 @@
-"""The dbt builds the pipeline calls: one feature snapshot per day, or the whole feature history."""
+"""The dbt builds the pipeline calls: one feature snapshot per day, the whole feature history, or the
+features of a few re-rated accounts (credit events)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
 
 from common.dbt import run_dbt
-from common.warehouse import WAREHOUSE
+from common.warehouse import WAREHOUSE, connect, connection_url
+
+# The daily build and the re-rating both replace the intermediate tables: one dbt build at a time.
+BUILD_LOCK_KEY = 4_171_040
 
 # Unit tests check SQL logic on fixed inputs; CI runs them (`dbt test --select test_type:unit`),
 # production builds skip them. The daily build also skips the staging tests (they scan whole source
@@ -28,6 +34,20 @@ def _iso(day: dt.date | str) -> str:
     raise ValueError(f"dbt date var must be a date (YYYY-MM-DD), got {day!r}")
 
 
+@contextlib.contextmanager
+def build_lock(conn_id_or_url: str = WAREHOUSE) -> Iterator[None]:
+    """Hold the warehouse's dbt build lock (a session advisory lock) while the block runs."""
+    url = conn_id_or_url if "://" in conn_id_or_url else connection_url(conn_id_or_url)
+    conn = connect(url)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("select pg_advisory_lock(%s)", (BUILD_LOCK_KEY,))
+        yield
+    finally:
+        conn.close()  # ends the session, which releases the lock
+
+
 def build_snapshot(as_of_date: dt.date | str, conn_id_or_url: str = WAREHOUSE) -> str:
     """Build (or replace) feature snapshot `as_of_date` and the labels that have matured by now.
 
@@ -38,8 +58,25 @@ def build_snapshot(as_of_date: dt.date | str, conn_id_or_url: str = WAREHOUSE) -
     snapshots older than daily_snapshot_retention_days are pruned (month ends stay). Rerunning it for
     the same D gives the same rows.
     """
+    with build_lock(conn_id_or_url):
+        return run_dbt(
+            ["build", *_DAILY_EXCLUDE], vars={"as_of_date": _iso(as_of_date)}, conn_id_or_url=conn_id_or_url
+        )
+
+
+def build_rerated_features(as_of_date: dt.date | str, conn_id_or_url: str = WAREHOUSE) -> str:
+    """Build the features of the accounts in events.rerate_accounts for as_of_date, with the daily
+    snapshot's feature SQL, into marts.customer_features_rerated (the date's rows replaced).
+
+    Runs `dbt run --select +customer_features --vars '{as_of_date: D, rerate: true}'`: the staging
+    history tables take the newly loaded raw rows as in a daily run, the intermediate models read only
+    those accounts' history. Call it holding build_lock (the caller fills events.rerate_accounts
+    under the same lock).
+    """
     return run_dbt(
-        ["build", *_DAILY_EXCLUDE], vars={"as_of_date": _iso(as_of_date)}, conn_id_or_url=conn_id_or_url
+        ["run", "--select", "+customer_features"],
+        vars={"as_of_date": _iso(as_of_date), "rerate": True},
+        conn_id_or_url=conn_id_or_url,
     )
 
 
@@ -62,9 +99,10 @@ def build_history(
     }
     if history_start_date is not None:
         dbt_vars["history_start_date"] = _iso(history_start_date)
-    return run_dbt(
-        ["build", "--full-refresh", *_SKIP_UNIT_TESTS], vars=dbt_vars, conn_id_or_url=conn_id_or_url
-    )
+    with build_lock(conn_id_or_url):
+        return run_dbt(
+            ["build", "--full-refresh", *_SKIP_UNIT_TESTS], vars=dbt_vars, conn_id_or_url=conn_id_or_url
+        )
 
 
 def build_bi_views(conn_id_or_url: str = WAREHOUSE) -> str:

@@ -47,11 +47,13 @@ def extract_interval(
     tables: list[str] | None = None,
     replace_overlapping: bool = False,
     verbose: bool = True,
+    intraday: bool = False,
 ) -> list[BatchResult]:
     """Pull every configured table of `source` for [interval_start, interval_end) into raw.
 
     Each table is one batch, replaced atomically; rerunning the same interval replaces it. Raises
-    SourceUnavailable / MalformedFile (retryable task failures) or OverlappingBatch.
+    SourceUnavailable / MalformedFile (retryable task failures) or OverlappingBatch. `intraday`: a
+    part of one day loaded early by the credit-event re-rating; the day's daily batch replaces it.
     """
     start, end = _utc(interval_start), _utc(interval_end)
     if start >= end:
@@ -72,6 +74,7 @@ def extract_interval(
             warehouse,
             replace_overlapping=replace_overlapping,
             tolerance_days=tolerance,
+            intraday=intraday,
         )
         if verbose:
             print(

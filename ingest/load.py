@@ -120,8 +120,17 @@ class _Failure:
     error: BaseException
 
 
-def batch_id_for(spec: TableSpec, start: dt.datetime, end: dt.datetime) -> str:
-    """Deterministic per (table, interval), so a rerun finds and replaces its own batch."""
+INTRADAY_SUFFIX = "/intraday"
+
+
+def batch_id_for(spec: TableSpec, start: dt.datetime, end: dt.datetime, intraday: bool = False) -> str:
+    """Deterministic per (table, interval), so a rerun finds and replaces its own batch.
+
+    An intraday batch (the credit-event re-rating's, pipeline.events) covers part of one day, to the
+    microsecond, and is marked: the daily batch of its day replaces it.
+    """
+    if intraday:
+        return f"{spec.qualified}/{start:%Y%m%dT%H%M%S.%fZ}-{end:%Y%m%dT%H%M%S.%fZ}{INTRADAY_SUFFIX}"
     return f"{spec.qualified}/{start:%Y%m%dT%H%M%SZ}-{end:%Y%m%dT%H%M%SZ}"
 
 
@@ -158,7 +167,11 @@ def _clear_overlaps(
     end: dt.datetime,
     replace_overlapping: bool,
 ) -> None:
-    """Refuse an interval that overlaps other batches, unless asked to replace ones it fully covers."""
+    """Refuse an interval that overlaps other batches, unless asked to replace ones it fully covers.
+
+    Intraday batches it fully covers are always replaced: the daily batch of a day is the record, the
+    intraday ones only brought its rows in early.
+    """
     cur.execute(
         "select batch_id, interval_start, interval_end from audit.batch_counts"
         " where source_table = %s and interval_start < %s and interval_end > %s and batch_id <> %s"
@@ -166,6 +179,12 @@ def _clear_overlaps(
         (spec.qualified, end, start, batch_id),
     )
     overlaps = cur.fetchall()
+    early = [(b, s) for b, s, e in overlaps if b.endswith(INTRADAY_SUFFIX) and s >= start and e <= end]
+    if early:
+        _delete_batches(cur, spec, [b for b, _ in early], [s for _, s in early])
+        overlaps = [
+            o for o in overlaps if not (o[0].endswith(INTRADAY_SUFFIX) and o[1] >= start and o[2] <= end)
+        ]
     if not overlaps:
         return
     covered = all(s >= start and e <= end for _, s, e in overlaps)
@@ -562,6 +581,7 @@ def load_batch(
     warehouse: str = WAREHOUSE,
     replace_overlapping: bool = False,
     tolerance_days: int = 0,
+    intraday: bool = False,
 ) -> BatchResult:
     """Replace the batch of (table, [start, end)) with the given chunks; returns its counts.
 
@@ -573,10 +593,11 @@ def load_batch(
 
     `phases` of the result, in seconds: in the worker `source` (waiting for the source's rows),
     `validate`, `references`, `serialise`, `duplicates_find`; in the transaction `setup`, `wait` (for
-    the worker), `copy`, `quarantine`, `duplicates_move`, `indexes`, `audit`.
+    the worker), `copy`, `quarantine`, `duplicates_move`, `indexes`, `audit`. `intraday` marks the
+    batch as the credit-event re-rating's (batch_id_for).
     """
     began = time.monotonic()
-    batch_id = batch_id_for(spec, start, end)
+    batch_id = batch_id_for(spec, start, end, intraday)
     late_days = late_arrival_days()
     sources = load_sources()
     columns = list(spec.columns)

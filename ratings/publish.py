@@ -135,6 +135,7 @@ def publish_staged(
         cur, as_of_date, [g.grade for g in ctx.scale.grades], default_grades
     )
     cur.execute(sql["replace_observations"], params)
+    cur.execute(sql["drop_superseded_intraday_warnings"], params)
     counts = rebuild_episodes(cur, as_of_date)
     cur.execute(sql["clear_stage"], params)
     return stats, counts

@@ -55,8 +55,11 @@ def snapshot_columns() -> dict[str, str]:
     return kinds
 
 
-def read_snapshot(url: str, as_of_date: date, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[pd.DataFrame]:
-    """The feature snapshot of as_of_date, in customer_id order, chunk by chunk.
+def read_snapshot(
+    url: str, as_of_date: date, chunk_size: int = DEFAULT_CHUNK_SIZE, table: str = FEATURE_TABLE
+) -> Iterator[pd.DataFrame]:
+    """The feature snapshot of as_of_date, in customer_id order, chunk by chunk (`table`: a relation
+    with the snapshot's columns, e.g. the credit-event re-rating's marts.customer_features_rerated).
 
     One COPY streams the snapshot through a pipe from a reader thread (its own connection) into
     pandas, which parses chunk_size rows at a time: memory is bounded by the chunk, not the population.
@@ -74,7 +77,7 @@ def read_snapshot(url: str, as_of_date: date, chunk_size: int = DEFAULT_CHUNK_SI
             sql.SQL("{c}::integer").format(c=sql.Identifier(c)) if kinds[c] == "flag" else sql.Identifier(c)
             for c in columns
         ),
-        table=sql.Identifier(*FEATURE_TABLE.split(".")),
+        table=sql.Identifier(*table.split(".")),
         d=sql.Literal(as_of_date),
     )
     dtypes = {c: ("float64" if k in ("numeric", "flag") else "str") for c, k in kinds.items() if k != "date"}

@@ -41,10 +41,12 @@ def publish_versions(
     """Set the ratings of as_of_date to the staged rows of run_id (inside the publishing transaction).
 
     Touches only the customers whose rating at as_of_date changes; records the date in
-    ratings.rated_dates (replacing the run of a rerun).
+    ratings.rated_dates (replacing the run of a rerun). Intraday versions (ratings.intraday) are
+    lifted first and put back afterwards unless their date is now rated: the daily run supersedes them.
     """
     sql = queries("versions")
     params = {"d": as_of_date, "run": run_id}
+    cur.execute(sql["lift_intraday"])
     cur.execute(sql["staged_summary"], params)
     rows, scored_at, scored_max, model_name, name_max, model_version, version_max = one_row(cur)
     if rows != staged.rows:
@@ -78,4 +80,5 @@ def publish_versions(
     for name, sign in _STEPS:
         cur.execute(sql[name], params)
         added += sign * max(cur.rowcount, 0)
+    cur.execute(sql["reapply_intraday"])
     return VersionStats(changed=int(changed), rerun=int(rerun), versions_added=added)

@@ -4,7 +4,7 @@
 -- The rated dates are those of ratings.model_monitoring. An episode's first_seen_date is the first date
 -- of its run, last_seen_date the last, resolved_date the next rated date (open while none exists).
 -- Only the customer + rule pairs that hold at D or have an episode touching the rated dates just
--- before and after D are rebuilt, so a rerun or a backfill in any order gives the same episodes as
+-- before and after D are rebuilt (daily episodes: intraday ones belong to ratings/sql/intraday.sql), so a rerun or a backfill in any order gives the same episodes as
 -- publishing every date once in order. Episodes keep their warning_id while their first_seen_date stays.
 --
 -- Parameters: %(d)s the rated date, %(prev)s / %(next)s the rated dates before and after it.
@@ -28,7 +28,7 @@ create temp table _affected on commit drop as
 with touching as (
     select customer_id, rule_code, first_seen_date as lo, last_seen_date as hi
     from ratings.credit_warnings
-    where last_seen_date >= %(prev)s and first_seen_date <= %(next)s
+    where last_seen_date >= %(prev)s and first_seen_date <= %(next)s and rating_kind = 'daily'
     union all
     select customer_id, rule_code, as_of_date, as_of_date
     from ratings.warning_observations
@@ -79,7 +79,7 @@ analyze _episodes;
 
 delete from ratings.credit_warnings as w
 using _affected as a
-where w.customer_id = a.customer_id and w.rule_code = a.rule_code
+where w.customer_id = a.customer_id and w.rule_code = a.rule_code and w.rating_kind = 'daily'
     and w.first_seen_date >= a.lo and w.last_seen_date <= a.hi
     and not exists (
         select 1 from _episodes as e

@@ -34,6 +34,20 @@ select customer_id, rule_code, as_of_date, severity, metric_value, threshold, me
 from ratings_stage.warning_observations
 where run_id = %(run)s and as_of_date = %(d)s;
 
+-- name: drop_superseded_intraday_warnings
+-- Before the episodes around D are rebuilt: intraday warnings (ratings/sql/intraday.sql) dated D or
+-- earlier are superseded by the daily observations, and so is any whose rule D now observes.
+delete from ratings.credit_warnings as w
+where
+    w.rating_kind = 'intraday'
+    and (
+        w.first_seen_date <= %(d)s
+        or exists (
+            select 1 from ratings.warning_observations as o
+            where o.as_of_date = %(d)s and o.customer_id = w.customer_id and o.rule_code = w.rule_code
+        )
+    );
+
 -- name: clear_stage
 delete from ratings_stage.customer_ratings where run_id = %(run)s;
 delete from ratings_stage.warning_observations where run_id = %(run)s;

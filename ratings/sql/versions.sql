@@ -213,3 +213,32 @@ from _rating_diff as c
 left join _rating_left as l on c.customer_id = l.customer_id
 left join _rating_right as r on c.customer_id = r.customer_id
 where c.changed and c.present;
+
+-- name: lift_intraday
+-- First step of a daily publish: take the intraday versions out (ratings/sql/intraday.sql) and give
+-- the daily version each one cut short its open end back, so the steps above see the daily book only.
+drop table if exists _intraday_lifted;
+create temp table _intraday_lifted on commit drop as
+with lifted as (
+    delete from ratings.customer_rating_versions where rating_kind = 'intraday'
+    returning *
+)
+select * from lifted;
+update ratings.customer_rating_versions as v
+set valid_to_date = date '9999-12-31'
+from (
+    select customer_id, min(valid_from_date) as first_from from _intraday_lifted group by customer_id
+) as l
+where v.customer_id = l.customer_id and v.valid_to_date = l.first_from;
+
+-- name: reapply_intraday
+-- Last step: the intraday versions dated after every rated date go back on top (cutting the version
+-- that holds on their date short); those of a date now rated are superseded by the daily run.
+delete from _intraday_lifted where valid_from_date <= (select max(as_of_date) from ratings.rated_dates);
+update ratings.customer_rating_versions as v
+set valid_to_date = l.first_from
+from (
+    select customer_id, min(valid_from_date) as first_from from _intraday_lifted group by customer_id
+) as l
+where v.customer_id = l.customer_id and v.valid_from_date < l.first_from and v.valid_to_date > l.first_from;
+insert into ratings.customer_rating_versions select * from _intraday_lifted;

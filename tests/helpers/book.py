@@ -35,10 +35,12 @@ class Book:
 
 
 @contextlib.contextmanager
-def rated_book(admin_url: str, tmp: Path, customers: int = CUSTOMERS, seed: int = 17) -> Iterator[Book]:
-    """Simulate the sources up to the day after AS_OF, bootstrap history before AS_OF, then run the
-    daily tasks for AS_OF (extract both sources, dbt snapshot, first champion from the training
-    path, score and publish)."""
+def rated_book(
+    admin_url: str, tmp: Path, customers: int = CUSTOMERS, seed: int = 17, sources_end: dt.date = NEXT_DAY
+) -> Iterator[Book]:
+    """Simulate the sources up to the day after AS_OF (or `sources_end`), bootstrap history before
+    AS_OF, then run the daily tasks for AS_OF (extract both sources, dbt snapshot, first champion from
+    the training path, score and publish)."""
     prefix = f"t_{uuid.uuid4().hex[:10]}"
     names = {role: f"{prefix}_{role}" for role in ("warehouse", "crm_source", "finance_source")}
     with pytest.MonkeyPatch.context() as mp:
@@ -53,7 +55,7 @@ def rated_book(admin_url: str, tmp: Path, customers: int = CUSTOMERS, seed: int 
             from pipeline import daily
             from pipeline.bootstrap import load_history
 
-            simulate(customers, HISTORY_START, NEXT_DAY, seed=seed, verbose=False)
+            simulate(customers, HISTORY_START, sources_end, seed=seed, verbose=False)
             load_history(AS_OF, verbose=False)
             run_id = "clean_run"
             for source in ("crm", "finance"):

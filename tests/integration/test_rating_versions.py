@@ -216,7 +216,8 @@ def test_an_unchanged_day_adds_no_version_and_a_change_in_any_rated_value_adds_o
     # the rated values changed one by one below are every value column of the versions table
     columns = {r[0] for r in wh.query("select column_name from information_schema.columns"
                                       " where table_schema = 'ratings' and table_name = 'customer_rating_versions'")}
-    assert columns - {"customer_id", "valid_from_date", "valid_to_date", "run_id", "scored_at"} == set(
+    # rating_kind is daily for every version a daily publish writes (intraday ones: test_intraday_versions.py)
+    assert columns - {"customer_id", "valid_from_date", "valid_to_date", "run_id", "scored_at", "rating_kind"} == set(
         RATED_VALUE_COLUMNS)
     customers = [f"c{i:03d}" for i in range(len(CHANGES) + 5)]
     wh.publish(DATES[0], dict.fromkeys(customers, STATES[0]))
@@ -288,15 +289,18 @@ def test_current_ratings_and_the_migration_matrix_equal_their_definitions_over_t
         wh.publish(d, previous)
     current = wh.query("select * from ratings.current_customer_ratings order by customer_id")
     by_definition = wh.query("""
-        select r.*, s.review_frequency_months,
+        select r.customer_id, r.as_of_date, r.pd_12m, r.score, r.rating_grade, r.risk_segment,
+            r.current_credit_limit, r.recommended_credit_limit, r.decision, r.decision_rationale,
+            r.reason_codes, r.model_name, r.model_version, r.run_id, r.scored_at, s.review_frequency_months,
             (r.as_of_date + make_interval(months => s.review_frequency_months))::date,
             array(select coalesce(t.reason_text, c) from unnest(r.reason_codes) as c
-                  left join ratings.reason_codes as t on t.reason_code = c)
+                  left join ratings.reason_codes as t on t.reason_code = c),
+            r.rating_kind
         from (select distinct on (customer_id) * from ratings.customer_ratings
               order by customer_id, as_of_date desc) as r
         left join ratings.risk_segments as s on s.risk_segment = r.risk_segment
         order by r.customer_id""")
-    assert {t for r in current for t in r[-1]} == {"Late payments", "EXP02"}  # dictionary text, else the code
+    assert {t for r in current for t in r[-2]} == {"Late payments", "EXP02"}  # dictionary text, else the code
     assert current == by_definition and len(current) == len({c for p in wh.final.values() for c in p.ratings})
     assert {r[1] for r in current} > {max(dates)}  # some customers' last rating is older than the latest date
 

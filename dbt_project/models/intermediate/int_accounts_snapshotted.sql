@@ -7,7 +7,7 @@ snapshot_dates as (
 ),
 
 account_history as (
-    select * from {{ ref('stg_crm__account_history') }}
+    select * from {{ ref('stg_crm__account_history') }} {{ rerated_accounts_only() }}
 )
 
 select

@@ -7,7 +7,7 @@ snapshot_dates as (
 ),
 
 activity_history as (
-    select * from {{ ref('stg_crm__activity_history') }}
+    select * from {{ ref('stg_crm__activity_history') }} {{ rerated_accounts_only() }}
 )
 
 select

@@ -13,7 +13,7 @@ evaluation_dates as (
 
 bureau_rating_history as (
     select * from {{ ref('stg_finance__bureau_rating_history') }}
-    where score is not null
+    where score is not null {{ rerated_accounts_only(keyword='and') }}
 )
 
 select distinct on (evaluation_dates.evaluation_date, bureau_rating_history.account_id)

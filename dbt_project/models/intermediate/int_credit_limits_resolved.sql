@@ -12,7 +12,7 @@ evaluation_dates as (
 ),
 
 credit_limit_history as (
-    select * from {{ ref('stg_finance__credit_limit_history') }}
+    select * from {{ ref('stg_finance__credit_limit_history') }} {{ rerated_accounts_only() }}
 )
 
 select distinct on (evaluation_dates.evaluation_date, credit_limit_history.account_id)

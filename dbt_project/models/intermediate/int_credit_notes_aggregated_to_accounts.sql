@@ -6,7 +6,7 @@ snapshot_dates as (
 ),
 
 credit_note_history as (
-    select * from {{ ref('stg_finance__credit_note_history') }}
+    select * from {{ ref('stg_finance__credit_note_history') }} {{ rerated_accounts_only() }}
 )
 
 select

@@ -7,7 +7,7 @@ snapshot_dates as (
 ),
 
 default_event_history as (
-    select * from {{ ref('stg_finance__default_event_history') }}
+    select * from {{ ref('stg_finance__default_event_history') }} {{ rerated_accounts_only() }}
 )
 
 select

@@ -7,7 +7,7 @@ snapshot_dates as (
 ),
 
 dispute_history as (
-    select * from {{ ref('stg_finance__dispute_history') }}
+    select * from {{ ref('stg_finance__dispute_history') }} {{ rerated_accounts_only() }}
 )
 
 select

@@ -29,7 +29,7 @@ evaluation_dates as (
 ),
 
 invoice_history as (
-    select * from {{ ref('stg_finance__invoice_history') }}
+    select * from {{ ref('stg_finance__invoice_history') }} {{ rerated_accounts_only() }}
 ),
 
 payment_history as (
@@ -37,7 +37,7 @@ payment_history as (
 ),
 
 credit_note_history as (
-    select * from {{ ref('stg_finance__credit_note_history') }}
+    select * from {{ ref('stg_finance__credit_note_history') }} {{ rerated_accounts_only() }}
 ),
 
 invoices as (

@@ -8,7 +8,7 @@ snapshot_dates as (
 
 opportunity_history as (
     select * from {{ ref('stg_crm__opportunity_history') }}
-    where stage = 'won'
+    where stage = 'won' {{ rerated_accounts_only(keyword='and') }}
 )
 
 select

@@ -6,7 +6,7 @@ snapshot_dates as (
 ),
 
 ticket_history as (
-    select * from {{ ref('stg_crm__ticket_history') }}
+    select * from {{ ref('stg_crm__ticket_history') }} {{ rerated_accounts_only() }}
 ),
 
 tickets as (

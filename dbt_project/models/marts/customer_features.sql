@@ -1,5 +1,6 @@
 {{
     config(
+        alias=('customer_features_rerated' if is_rerate() else 'customer_features'),
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='as_of_date',
@@ -16,7 +17,8 @@
 
 -- One row per active customer and snapshot date, point in time: every input is the version of a
 -- source row that stood at the end of as_of_date and had been created by then. A run replaces
--- the snapshot dates it builds (delete+insert keyed by as_of_date).
+-- the snapshot dates it builds (delete+insert keyed by as_of_date). The credit-event re-rating
+-- (var rerate) writes the same columns for its few accounts to marts.customer_features_rerated.
 with
 
 accounts as (
