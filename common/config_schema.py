@@ -447,6 +447,27 @@ class DeskFile(Strict):
         return self
 
 
+# --- events.yml ----------------------------------------------------------------------------------
+
+
+class AccountVia(Strict):
+    """The account of a table's rows found through another table (payments -> invoices)."""
+
+    via: QualifiedName
+    key: Ident
+    column: Ident
+
+
+class EventsFile(Strict):
+    connection: Ident
+    channel: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,100}$")]
+    poll_interval_seconds: Annotated[float, Field(gt=0, le=60)] = 1.0
+    event_types: dict[Ident, QualifiedName] = Field(min_length=1)
+    required_fields: list[Ident] = Field(min_length=1)
+    account_columns: dict[QualifiedName, Ident | AccountVia] = Field(min_length=1)
+    max_accounts_per_run: PosInt
+
+
 SCHEMAS: dict[str, type[Strict]] = {
     "sources": SourcesFile,
     "features": FeaturesFile,
@@ -458,6 +479,7 @@ SCHEMAS: dict[str, type[Strict]] = {
     "quality": QualityFile,
     "model": ModelFile,
     "desk": DeskFile,
+    "events": EventsFile,
 }
 
 

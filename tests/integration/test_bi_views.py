@@ -26,10 +26,11 @@ STABLE_COLUMNS = {
     "current_customer_ratings": [
         "customer_id", "as_of_date", "pd_12m", "score", "rating_grade", "risk_segment", "current_credit_limit",
         "recommended_credit_limit", "decision", "decision_rationale", "reason_codes", "model_name", "model_version",
-        "run_id", "scored_at", "review_frequency_months", "next_review_date", "reason_texts"],
+        "run_id", "scored_at", "review_frequency_months", "next_review_date", "reason_texts",
+        "rating_kind"],  # added by the credit-event re-rating (migration 140), last, the others unchanged
     "open_credit_warnings": [
         "warning_id", "customer_id", "rule_code", "severity", "metric_value", "threshold", "message",
-        "first_seen_date", "last_seen_date", "status", "model_version", "days_open"],
+        "first_seen_date", "last_seen_date", "status", "model_version", "days_open", "rating_kind"],
     "grade_migration_monthly": [
         "month", "from_grade", "to_grade", "from_rank", "to_rank", "notches_down", "customers",
         "share_of_from_grade"],

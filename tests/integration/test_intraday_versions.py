@@ -43,11 +43,11 @@ def daily(url: str, d: date, model: CraftedModel, dpd: dict[str, int] | None = N
 
 
 @pytest.fixture
-def book(warehouse_url: str) -> tuple[str, CraftedModel]:
+def book(bi_views: str) -> tuple[str, CraftedModel]:
     model = CraftedModel()
-    daily(warehouse_url, D1, model)
-    daily(warehouse_url, D2, model)
-    return warehouse_url, model
+    daily(bi_views, D1, model)
+    daily(bi_views, D2, model)
+    return bi_views, model
 
 
 def test_an_intraday_rating_tops_the_book_without_touching_its_rated_dates(book) -> None:

@@ -107,6 +107,7 @@ BAD_OTHERS = {
     "segments": (lambda d: d["segments"][0].update(grades="AAA"), r"segments\.0\.grades: Input should be a valid list"),
     "reason_codes": (lambda d: d["codes"]["PAY01"].update(feeture="x"), r"codes\.PAY01\.feeture: unknown key"),
     "desk": (lambda d: d["overrides"].update(default_days=400), r"default_days must not exceed"),
+    "events": (lambda d: d["event_types"].update(rumour="finance.invoices; drop table x"), r"event_types\.rumour"),
 }
 
 

@@ -76,7 +76,9 @@ alter table ratings.credit_warnings
 comment on column ratings.credit_warnings.rating_kind is
 'daily: an episode of the daily runs; intraday: raised by an intraday re-rating, replaced by the daily run of its date.';
 
--- The views gain rating_kind as their last column (names and other columns unchanged).
+-- ratings.customer_ratings gains rating_kind as its last column (always daily: a rated date shows the
+-- book of record); the dbt BI views current_customer_ratings and open_credit_warnings gain it too
+-- (dbt_project/models/bi).
 create or replace view ratings.customer_ratings as
 select
     v.customer_id,
@@ -102,77 +104,5 @@ inner join ratings.customer_rating_versions as v
         and d.as_of_date >= v.valid_from_date
         and d.as_of_date < v.valid_to_date;
 
--- An intraday version is dated on its own date (after every rated date).
-create or replace view ratings.current_customer_ratings as
-with latest as (select max(as_of_date) as as_of_date from ratings.rated_dates)
-
-select
-    v.customer_id,
-    r.as_of_date,
-    v.pd_12m,
-    v.score,
-    v.rating_grade,
-    v.risk_segment,
-    v.current_credit_limit,
-    v.recommended_credit_limit,
-    v.decision,
-    v.decision_rationale,
-    v.reason_codes,
-    v.model_name,
-    v.model_version,
-    v.run_id,
-    v.scored_at,
-    s.review_frequency_months,
-    (r.as_of_date + make_interval(months => s.review_frequency_months))::date as next_review_date,
-    array(
-        select coalesce(rc.reason_text, u.code)
-        from unnest(v.reason_codes) with ordinality as u (code, n)
-        left join ratings.reason_codes as rc on u.code = rc.reason_code
-        order by u.n
-    ) as reason_texts,
-    v.rating_kind
-from (
-    select distinct on (customer_id) *
-    from ratings.customer_rating_versions
-    order by customer_id desc, valid_from_date desc
-) as v
-cross join latest
-cross join
-    lateral (
-        select
-            case
-                when v.rating_kind = 'intraday' then v.valid_from_date
-                when v.valid_to_date > latest.as_of_date then latest.as_of_date
-                else
-                    (
-                        select max(d.as_of_date) from ratings.rated_dates as d
-                        where d.as_of_date < v.valid_to_date
-                    )
-            end as as_of_date
-    ) as r
-left join ratings.risk_segments as s on v.risk_segment = s.risk_segment;
-
-create or replace view ratings.open_credit_warnings as
-select
-    w.warning_id,
-    w.customer_id,
-    w.rule_code,
-    w.severity,
-    w.metric_value,
-    w.threshold,
-    w.message,
-    w.first_seen_date,
-    w.last_seen_date,
-    w.status,
-    w.model_version,
-    (w.last_seen_date - w.first_seen_date) + 1 as days_open,
-    w.rating_kind
-from ratings.credit_warnings as w
-where w.status = 'open';
-
 comment on column ratings.customer_ratings.rating_kind is
 'Always daily here: a rated date shows the book of record.';
-comment on column ratings.current_customer_ratings.rating_kind is
-'intraday when the latest rating came from a credit event after the last daily run (as_of_date is then its own date).';
-comment on column ratings.open_credit_warnings.rating_kind is
-'intraday when a credit event raised the warning after the last daily run.';

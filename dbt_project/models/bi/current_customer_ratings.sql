@@ -31,11 +31,13 @@ last_versions as (
     order by customer_id desc, valid_from_date desc
 ),
 
--- the last rated date each last version holds on
+-- the last rated date each last version holds on; an intraday version (a credit event's
+-- re-rating after the last daily run, docs/events.md) is dated on its own date
 dated as (
     select
         v.*,
         case
+            when v.rating_kind = 'intraday' then v.valid_from_date
             when v.valid_to_date > latest.as_of_date then latest.as_of_date
             else
                 (
@@ -73,7 +75,8 @@ select
         left join reason_codes as rc
             on u.code = rc.reason_code
         order by u.n
-    ) as reason_texts
+    ) as reason_texts,
+    v.rating_kind
 from dated as v
 left join risk_segments as s
     on v.risk_segment = s.risk_segment

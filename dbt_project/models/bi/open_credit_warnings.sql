@@ -17,6 +17,7 @@ select
     w.last_seen_date,
     w.status,
     w.model_version,
-    (w.last_seen_date - w.first_seen_date) + 1 as days_open
+    (w.last_seen_date - w.first_seen_date) + 1 as days_open,
+    w.rating_kind
 from credit_warnings as w
 where w.status = 'open'
