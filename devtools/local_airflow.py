@@ -19,6 +19,7 @@ from common.warehouse import CRM_SOURCE, FINANCE_SOURCE, WAREHOUSE
 from pipeline.operations import DEADLINE_SWITCH
 
 CONNECTION_IDS = (WAREHOUSE, CRM_SOURCE, FINANCE_SOURCE)
+LOCAL_CREDIT_EVENTS = "redis://127.0.0.1:6379/0"
 
 
 def _embedded_connections() -> dict[str, str]:
@@ -63,6 +64,8 @@ def airflow_env(home: Path | None = None) -> dict[str, str]:
     )
     (state_dir() / "mlflow").mkdir(parents=True, exist_ok=True)
     env.update(_embedded_connections())
+    # credit events (crm_credit_events): the machine's Redis unless configured
+    env.setdefault("AIRFLOW_CONN_CREDIT_EVENTS", LOCAL_CREDIT_EVENTS)
     return env
 
 

@@ -33,6 +33,9 @@ from devtools.local_airflow import airflow_env
 from pipeline.daily import DAG_ID
 
 COMPONENTS = ("api-server", "dag-processor", "scheduler")
+TRIGGERER = (
+    "triggerer"  # runs the AssetWatchers' triggers (crm_credit_events); start it with running(triggerer=True)
+)
 
 
 def free_port() -> int:
@@ -199,6 +202,30 @@ class LocalScheduler:
             time.sleep(3)
         raise TimeoutError(f"backfill of {dag_id} did not complete within {timeout:.0f}s; see {self.log_dir}")
 
+    def start(self, name: str, args: list[str] | None = None) -> None:
+        """Start (or restart) one component, `airflow <args>` (default: `airflow <name>`), logging to <name>.log."""
+        log = open(self.log_dir / f"{name}.log", "a")  # noqa: SIM115 - closed with the process
+        self.processes[name] = subprocess.Popen(
+            [_airflow_exe(), *(args or [name])],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+
+    def stop_component(self, name: str, grace: float = 30) -> None:
+        """Stop one component (SIGTERM, then SIGKILL) and forget it until start(name) runs it again."""
+        proc = self.processes.pop(name)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
     def stop(self, grace: float = 30) -> None:
         """SIGTERM each component (its own process group), then SIGKILL what is left."""
         for proc in self.processes.values():
@@ -236,10 +263,10 @@ def worker_command(index: int, env: dict[str, str]) -> list[str]:
 
 @contextlib.contextmanager
 def running(
-    env: dict[str, str], unpause: tuple[str, ...] = (DAG_ID,), workers: int = 0
+    env: dict[str, str], unpause: tuple[str, ...] = (DAG_ID,), workers: int = 0, triggerer: bool = False
 ) -> Iterator[LocalScheduler]:
-    """Migrate the metadata DB, start the components (and `workers` Celery workers when the env uses
-    the CeleryExecutor), unpause the DAGs; stop everything on exit."""
+    """Migrate the metadata DB, start the components (the triggerer too with `triggerer`, and `workers`
+    Celery workers when the env uses the CeleryExecutor), unpause the DAGs; stop everything on exit."""
     home = Path(env["AIRFLOW_HOME"])
     log_dir = home / "component-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -247,19 +274,11 @@ def running(
         raise ValueError("Celery workers need an environment from scheduler_env(..., celery=Celery(...))")
     cli(["db", "migrate"], env, timeout=600)
     local = LocalScheduler(env=env, log_dir=log_dir)
-    commands = {name: [name] for name in COMPONENTS}
+    commands = {name: [name] for name in COMPONENTS + ((TRIGGERER,) if triggerer else ())}
     commands.update({f"worker{i}": worker_command(i, env) for i in range(1, workers + 1)})
     try:
         for name, args in commands.items():
-            log = open(log_dir / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
-            local.processes[name] = subprocess.Popen(
-                [_airflow_exe(), *args],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
-            )
+            local.start(name, args)
         for dag_id in unpause:
             local.wait_for_dag(dag_id)
             cli(["dags", "unpause", dag_id], env)

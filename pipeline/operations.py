@@ -40,6 +40,40 @@ LABELLED_SNAPSHOTS = Asset(
 CREDIT_MODEL = Asset(name="crm_credit_pd", uri="mlflow://registry/models/crm_credit_pd", group="credit_risk")
 
 
+CHANNEL_OVERRIDE = "CREDIT_EVENTS_CHANNEL"
+
+
+def credit_events_channel() -> str:
+    """The Redis channel of the credit events: config/events.yml `channel`, or CREDIT_EVENTS_CHANNEL
+    (a test or a second environment on one Redis: pub/sub channels are shared by every database)."""
+    return os.environ.get(CHANNEL_OVERRIDE) or str(load_config("events")["channel"])
+
+
+def credit_events_asset() -> Asset:
+    """The credit events the source systems publish on Redis (config/events.yml), watched by the triggerer.
+
+    Every message becomes an Asset event (its body in the event's extra, `payload.data`), which schedules
+    crm_credit_events. Redis pub/sub keeps no message while nobody subscribes: the DAG reconciles by
+    source watermark, so a lost message only delays a re-rating.
+    """
+    from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
+    from airflow.sdk import AssetWatcher
+
+    cfg = load_config("events")
+    trigger = MessageQueueTrigger(
+        scheme="redis+pubsub",
+        channels=[credit_events_channel()],
+        redis_conn_id=str(cfg["connection"]),
+        poll_interval=float(cfg.get("poll_interval_seconds", 1)),
+    )
+    return Asset(
+        name="credit_events",
+        uri=f"redis+pubsub://{cfg['connection']}/{credit_events_channel()}",
+        group="credit_risk",
+        watchers=[AssetWatcher(name="credit_events_watcher", trigger=trigger)],
+    )
+
+
 def alerting() -> dict[str, Any]:
     """The `alerting` section of config/warnings.yml."""
     return dict(load_config("warnings").get("alerting") or {})

@@ -13,7 +13,7 @@ import pytest
 from common.paths import REPO_ROOT
 
 DAG_FILES = sorted(p for p in (REPO_ROOT / "dags").glob("*.py") if not p.name.startswith("_"))
-EXPECTED_DAG_IDS = {"crm_credit_risk_daily", "credit_model_training"}
+EXPECTED_DAG_IDS = {"crm_credit_risk_daily", "credit_model_training", "crm_credit_events"}
 
 
 def _dagbag(path: Path | None = None):
@@ -81,3 +81,21 @@ def test_daily_dag_partitions_by_a_real_data_interval(dagbag):
             "refresh_desk"]
     for before, after in itertools.pairwise(flow):
         assert before in dag.get_task(after).get_flat_relative_ids(upstream=True), f"{before} must run before {after}"
+
+
+def test_credit_events_dag_is_scheduled_by_the_redis_watcher(dagbag):
+    from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
+
+    dag = dagbag.dags["crm_credit_events"]
+    assert dag.max_active_runs == 1  # events arriving during a run coalesce into the next one
+    (asset,) = dag.timetable.asset_condition.objects
+    assert asset.name == "credit_events"
+    (watcher,) = asset.watchers
+    assert isinstance(watcher.trigger, MessageQueueTrigger) and watcher.trigger.scheme == "redis+pubsub"
+    assert watcher.trigger.kwargs["redis_conn_id"] == "credit_events"
+    classpath, kwargs = watcher.trigger.serialize()
+    assert classpath.endswith("AwaitMessageTrigger") and kwargs["channels"] == ["credit_events"]
+    assert kwargs["poll_interval"] <= 1, "the poll interval adds to every re-rating's latency"
+    flow = ["receive_events", "extract_changes", "rerate_customers"]
+    for before, after in itertools.pairwise(flow):
+        assert before in dag.get_task(after).get_flat_relative_ids(upstream=True)

@@ -36,6 +36,7 @@ def test_airflow_services_run_celery_against_postgres_metadata(name):
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].endswith("@postgres:5432/airflow")
     assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://redis:")
     assert env["AIRFLOW__CORE__DAGS_FOLDER"] == f"{WORKDIR}/dags"
+    assert env["AIRFLOW_CONN_CREDIT_EVENTS"].startswith("${AIRFLOW_CONN_CREDIT_EVENTS:?")  # the triggerer's Redis
 
 
 COMPOSE_TEXT = (REPO_ROOT / "docker-compose.yml").read_text()
