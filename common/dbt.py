@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 from common.config import check_config_folder
 from common.paths import DBT_PROJECT_DIR, state_dir
 from common.pseudonym import session_options
@@ -26,7 +28,9 @@ def dbt_env(conn_id_or_url: str = WAREHOUSE) -> dict[str, str]:
     parts = url_parts(url)
     env = dict(os.environ)
     # the pseudonym key reaches dbt's sessions as settings, never as SQL text (common.pseudonym)
-    options = " ".join(filter(None, [env.get("PGOPTIONS", ""), session_options()]))
+    # libpq options of the URL (e.g. `-c role=pipeline_writer`) apply to dbt's sessions too
+    url_options = str(sa.make_url(url).query.get("options", ""))
+    options = " ".join(filter(None, [env.get("PGOPTIONS", ""), url_options, session_options()]))
     env.update(
         DBT_PG_HOST=str(parts["host"]),
         DBT_PG_PORT=str(parts["port"]),

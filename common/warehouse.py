@@ -16,6 +16,8 @@ import psycopg2.extensions
 import sqlalchemy as sa
 
 WAREHOUSE = "warehouse"
+# Migrations (DDL, roles, grants) run with this connection; unset, they use the warehouse connection.
+WAREHOUSE_ADMIN = "warehouse_admin"
 CRM_SOURCE = "crm_source"
 FINANCE_SOURCE = "finance_source"
 
@@ -69,6 +71,8 @@ def connection_url(conn_id: str = WAREHOUSE) -> str:
     stored = _from_airflow_store(conn_id)
     if stored:
         return _normalise(stored)
+    if conn_id == WAREHOUSE_ADMIN:
+        return connection_url(WAREHOUSE)
     if conn_id in EMBEDDED_DATABASES:
         # the development default: imported only here, so a deployment that configures its
         # connections never loads the development tooling

@@ -10,7 +10,7 @@ import logging
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from common.warehouse import WAREHOUSE, one_row
+from common.warehouse import WAREHOUSE, WAREHOUSE_ADMIN, one_row
 from pipeline.run_audit import recorded
 
 log = logging.getLogger(__name__)
@@ -35,8 +35,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def prepare_warehouse(url: str = WAREHOUSE) -> list[str]:
-    """Apply pending warehouse migrations (schemas, tables, roles)."""
+def prepare_warehouse(url: str = WAREHOUSE_ADMIN) -> list[str]:
+    """Apply pending warehouse migrations (schemas, tables, roles) with the admin connection; with only
+    the run-time login configured, check that none is pending."""
     from common.migrate import migrate
 
     return migrate(url)

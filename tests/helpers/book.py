@@ -36,11 +36,13 @@ class Book:
 
 @contextlib.contextmanager
 def rated_book(
-    admin_url: str, tmp: Path, customers: int = CUSTOMERS, seed: int = 17, sources_end: dt.date = NEXT_DAY
+    admin_url: str, tmp: Path, customers: int = CUSTOMERS, seed: int = 17, sources_end: dt.date = NEXT_DAY,
+    runtime_login: bool = False,
 ) -> Iterator[Book]:
     """Simulate the sources up to the day after AS_OF (or `sources_end`), bootstrap history before
     AS_OF, then run the daily tasks for AS_OF (extract both sources, dbt snapshot, first champion from
-    the training path, score and publish)."""
+    the training path, score and publish). runtime_login: migrate with the admin URL, then run
+    everything else as the pipeline's run-time login (crm_pipeline acting as pipeline_writer)."""
     prefix = f"t_{uuid.uuid4().hex[:10]}"
     names = {role: f"{prefix}_{role}" for role in ("warehouse", "crm_source", "finance_source")}
     with pytest.MonkeyPatch.context() as mp:
@@ -56,6 +58,11 @@ def rated_book(
             from pipeline.bootstrap import load_history
 
             simulate(customers, HISTORY_START, sources_end, seed=seed, verbose=False)
+            if runtime_login:
+                from common.migrate import migrate
+
+                migrate(urls["warehouse"])
+                mp.setenv("AIRFLOW_CONN_WAREHOUSE", runtime_url(urls["warehouse"]))
             load_history(AS_OF, verbose=False)
             run_id = "clean_run"
             for source in ("crm", "finance"):
@@ -75,3 +82,13 @@ def rated_book(
 def child_env() -> dict[str, str]:
     """The environment a task process would get: the same connections, state folder and MLflow store."""
     return dict(os.environ)
+
+
+def runtime_url(admin_warehouse_url: str) -> str:
+    """The warehouse as the pipeline's run-time login: crm_pipeline, acting as pipeline_writer."""
+    import sqlalchemy as sa
+
+    url = sa.make_url(admin_warehouse_url).set(
+        drivername="postgresql", username="crm_pipeline", password=None, query={"options": "-c role=pipeline_writer"}
+    )
+    return url.render_as_string(hide_password=False)

@@ -1,8 +1,11 @@
-"""pipeline_writer may do what migration 090_roles grants and nothing more (bi_reader: tests/integration/test_bi_roles.py).
+"""pipeline_writer may do what migrations 090_roles and 160_pipeline_owner give it and nothing more
+(bi_reader: tests/integration/test_bi_roles.py; the run-time login end to end: test_runtime_roles.py).
 
-Promised: read the feature marts (also tables added later), read and write rows of ratings and
-ratings_stage. Not granted, so refused: anything in raw, staging (PII), intermediate, audit and
-quarantine; writing the marts; any change of structure (create, alter, drop, truncate, grant).
+Promised: pipeline_writer owns the pipeline's schemas and everything the migrations put in them, so it
+(and the run-time login crm_pipeline acting as it) loads raw, builds with dbt (create, replace, drop its
+own tables and views), scores and publishes; it reads the desk's limit overrides and mart tables added
+later by the admin. Not granted, so refused: new schemas, the public schema, the desk's other tables,
+roles, and any object the admin created after the migrations without a grant.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import pytest
 from common.warehouse import transaction
 from tests.helpers.roles import can, members_of
 
-# Schemas whose content pipeline_writer must not see: raw and staging hold PII by design.
+# Created by the admin after the migrations, without a grant: not the pipeline's.
 NO_ACCESS = ["raw_crm", "raw_finance", "staging", "intermediate", "audit", "quarantine"]
 
 
@@ -29,6 +32,34 @@ def writer(warehouse_url: str) -> Iterator[Callable[[str], bool]]:
     with members_of(warehouse_url) as connect:
         conn = connect("pipeline_writer")
         yield lambda statement: can(conn, statement)
+
+
+def test_pipeline_writer_is_no_superuser_and_owns_its_schemas(warehouse_url: str) -> None:
+    with transaction(warehouse_url) as cur:
+        cur.execute("select rolsuper, rolcreaterole, rolcreatedb, rolcanlogin from pg_roles"
+                    " where rolname = 'pipeline_writer'")
+        assert cur.fetchall() == [(False, False, False, False)]
+        cur.execute("select nspname from pg_namespace where pg_get_userbyid(nspowner) = 'pipeline_writer'"
+                    " order by 1")
+        assert [r[0] for r in cur.fetchall()] == sorted(
+            ["audit", "intermediate", "marts", "model_shadow", "quarantine", "ratings", "ratings_stage",
+             "raw_crm", "raw_finance", "seeds", "staging"])
+
+
+@pytest.mark.parametrize("statement", [
+    "delete from raw_crm.accounts where false",
+    "insert into quarantine.rejected_rows select * from quarantine.rejected_rows where false",
+    "create table staging.mine (x int)",
+    "create table marts.mine (x int)",
+    "create or replace view ratings.mine as select 1 as x",
+    "truncate ratings_stage.customer_ratings",
+    "alter table ratings.customer_rating_versions add column note text",
+    "create index on ratings.customer_rating_versions (score)",
+    "analyze raw_crm.accounts",
+    "select * from desk.limit_overrides",
+])
+def test_pipeline_writer_loads_builds_and_publishes_in_its_schemas(writer, statement: str) -> None:
+    assert writer(statement)
 
 
 @pytest.mark.usefixtures("bi_views")
@@ -48,19 +79,6 @@ def test_pipeline_writer_reads_marts_and_writes_ratings_rows(writer) -> None:
     assert writer("update ratings.model_monitoring set psi = 0 where as_of_date = current_date")
 
 
-@pytest.mark.usefixtures("bi_views")
-def test_pipeline_writer_reads_the_ratings_views_and_writes_the_tables_behind_them(
-        warehouse_url: str, writer) -> None:
-    views = ("customer_ratings", "current_customer_ratings", "grade_migration_monthly")
-    for view in views:
-        assert writer(f"select * from ratings.{view}")
-    with transaction(warehouse_url) as cur:
-        cur.execute("select c.relname, has_table_privilege('pipeline_writer', c.oid, 'insert, update, delete')"
-                    " from pg_class as c where c.relnamespace = 'ratings'::regnamespace and c.relname = any(%s)",
-                    (list(views),))
-        assert dict(cur.fetchall()) == dict.fromkeys(views, False)
-
-
 def test_pipeline_writer_reads_mart_tables_created_after_the_migration(warehouse_url: str, writer) -> None:
     with transaction(warehouse_url) as cur:  # as dbt would, with the migrating role
         cur.execute("create table marts.added_later (customer_id text)")
@@ -73,22 +91,22 @@ def test_pipeline_writer_cannot_read_raw_pii_staging_audit_or_quarantine(writer,
     assert not writer(f"insert into {schema}.probe values ('x', 'y')")
 
 
+@pytest.mark.parametrize("schema", NO_ACCESS)
+def test_pipeline_writer_cannot_touch_what_the_admin_added_without_a_grant(writer, schema: str) -> None:
+    assert not writer(f"select legal_name from {schema}.probe")
+    assert not writer(f"insert into {schema}.probe values ('x', 'y')")
+
+
 @pytest.mark.parametrize("statement", [
     "insert into marts.probe values ('x', 'y')",
-    "delete from marts.probe",
-    "truncate ratings.customer_rating_versions",
-    "drop table ratings.customer_rating_versions",
-    "drop view ratings.customer_ratings",
-    "create or replace view ratings.customer_ratings as select 1 as x",
-    "drop schema ratings cascade",
-    "drop schema marts cascade",
-    "alter table ratings.customer_rating_versions add column note text",
-    "create table ratings.mine (x int)",
-    "create table ratings_stage.mine (x int)",
     "create table public.mine (x int)",
     "create schema mine",
-    "create or replace view ratings.current_customer_ratings as select 1 as x",
-    "create index on ratings.customer_rating_versions (score)",
+    "create role mine",
+    "alter role pipeline_writer superuser",
+    "insert into desk.customer_blocks (customer_id, reason, created_by) values ('c', 'x', 'y')",
+    "delete from desk.audit_log",
+    "select * from desk.api_tokens",
+    "drop schema desk cascade",
 ])
-def test_pipeline_writer_cannot_change_structure_or_write_marts(writer, statement: str) -> None:
+def test_pipeline_writer_cannot_leave_its_schemas(writer, statement: str) -> None:
     assert not writer(statement)

@@ -58,7 +58,8 @@ def test_every_variable_is_required_so_the_stack_refuses_to_start_without_it():
         uses = re.findall(r"(?<!\$)\$\{" + name + r"(:\?|:-|-|\})", COMPOSE_TEXT)
         assert uses and all(u == ":?" for u in uses), f"${{{name}}} must be written ${{{name}:?message}}"
     secrets = {"POSTGRES_PASSWORD", "AIRFLOW_ADMIN_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_API_SECRET_KEY",
-               "PSEUDONYM_KEY", "SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD", "BI_SUPERSET_PASSWORD"}
+               "PSEUDONYM_KEY", "SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD", "BI_SUPERSET_PASSWORD",
+               "PIPELINE_DB_PASSWORD"}
     assert secrets <= USED_VARIABLES
     assert all(ENV_EXAMPLE[name] == "" for name in secrets), "secrets must have no default in .env.example"
 
