@@ -42,7 +42,7 @@ def test_pipeline_writer_is_no_superuser_and_owns_its_schemas(warehouse_url: str
         cur.execute("select nspname from pg_namespace where pg_get_userbyid(nspowner) = 'pipeline_writer'"
                     " order by 1")
         assert [r[0] for r in cur.fetchall()] == sorted(
-            ["audit", "intermediate", "marts", "model_shadow", "quarantine", "ratings", "ratings_stage",
+            ["audit", "events", "intermediate", "marts", "model_shadow", "quarantine", "ratings", "ratings_stage",
              "raw_crm", "raw_finance", "seeds", "staging"])
 
 

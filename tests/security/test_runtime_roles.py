@@ -21,7 +21,7 @@ from tests.helpers.roles import can
 pytestmark = pytest.mark.slow
 
 PIPELINE_SCHEMAS = ["raw_crm", "raw_finance", "quarantine", "staging", "intermediate", "marts", "seeds", "ratings",
-                    "ratings_stage", "audit", "model_shadow"]
+                    "ratings_stage", "audit", "model_shadow", "events"]
 
 
 @pytest.fixture(scope="module")

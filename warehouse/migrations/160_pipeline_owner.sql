@@ -24,7 +24,7 @@ as $$
 declare
     pipeline_schemas constant text[] := array[
         'raw_crm', 'raw_finance', 'quarantine', 'staging', 'intermediate', 'marts', 'seeds', 'ratings',
-        'ratings_stage', 'audit', 'model_shadow'
+        'ratings_stage', 'audit', 'model_shadow', 'events'
     ];
     item record;
 begin
