@@ -58,6 +58,16 @@ def test_everything_in_the_pipeline_schemas_belongs_to_pipeline_writer(book: Boo
         assert cur.fetchone()[0] > 30
 
 
+def test_the_run_time_login_refreshes_the_desk_after_publishing(book: Book) -> None:
+    """The daily DAG's refresh_desk runs `python -m desk after-publish` with the pipeline's connection."""
+    from desk.service import after_publish
+    from desk.settings import DeskConfig
+
+    with transaction(runtime_url(book.dbs.warehouse)) as cur:
+        done = after_publish(cur, DeskConfig.load())
+    assert done["exposure_refreshed"] > 150
+
+
 def test_the_run_time_login_does_its_list(runtime) -> None:
     with runtime.cursor() as cur:
         cur.execute("select current_user, session_user")

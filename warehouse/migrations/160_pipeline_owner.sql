@@ -67,6 +67,14 @@ begin
 end
 $$;
 
+-- The daily run's refresh_desk (`python -m desk after-publish`, as the pipeline): the exposure snapshot
+-- and the cases of the new ratings, audited. Nothing else of the desk is the pipeline's.
+grant usage on schema desk to pipeline_writer;
+grant select, insert, update on desk.customer_exposure to pipeline_writer;
+grant select, insert on desk.cases to pipeline_writer;
+grant select on desk.account_managers to pipeline_writer;
+grant insert on desk.audit_log to pipeline_writer;
+
 -- BI keeps reading what the pipeline (now the owner) creates in ratings later.
 alter default privileges for role pipeline_writer in schema ratings grant select on tables to bi_reader;
 
