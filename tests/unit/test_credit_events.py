@@ -69,3 +69,19 @@ def test_an_intraday_batch_is_marked_and_keeps_microseconds() -> None:
     assert batch_id_for(spec, start, end, intraday=True) == (
         "finance.payments/20261101T100000.123456Z-20261101T100500.000000Z/intraday")
     assert not batch_id_for(spec, start, end).endswith("/intraday")
+
+
+def test_the_simulator_announces_only_rows_that_are_credit_events() -> None:
+    import pandas as pd
+
+    from devtools.simulator.events import event_type_for
+
+    day = dt.date(2026, 11, 1)
+    overdue = pd.Series({"status": "open", "due_date": dt.date(2026, 10, 20)})
+    assert event_type_for("finance.invoices", overdue, day) == "payment_overdue"
+    assert event_type_for("finance.invoices", overdue.copy().replace({"open": "paid"}), day) is None
+    assert event_type_for("finance.invoices", pd.Series({"status": "open", "due_date": day}), day) is None
+    assert event_type_for("finance.disputes", pd.Series({"status": "open"}), day) == "dispute_opened"
+    assert event_type_for("finance.disputes", pd.Series({"status": "resolved"}), day) is None
+    assert event_type_for("finance.payments", pd.Series({"amount": 10}), day) == "payment_received"
+    assert event_type_for("crm.activities", pd.Series({"outcome": "negative"}), day) is None
