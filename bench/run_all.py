@@ -45,6 +45,8 @@ def _stages(customers: int) -> dict[str, list[str]]:
         "trainer vs peer libraries on public credit data": ["-m", "bench.bench_peers"],
         "credit desk check under load": ["-m", "bench.bench_desk", "--customers", str(min(customers, 100_000)),
                                          "--seconds", "60"],
+        "credit event to rating visible": ["-m", "bench.bench_events", "--customers", str(min(customers, 100_000)),
+                                           "--rate", "1", "--seconds", "300"],
     }
 
 
@@ -128,6 +130,11 @@ def goals(rows: list[dict]) -> list[tuple[str, str, bool | None]]:
     )
     out.append(("trainer's mean AUC at least the best peer library's on every public dataset",
                 measured or "not measured", peers.get("goal_met") if peers else None))
+    events = next((f for name, f in figures.items() if name.startswith("credit event")), {})
+    p95 = events.get("latency_p95_s")
+    out.append(("credit event to rating visible to bi_reader, p95 under 60 s",
+                f"p95 {p95} s at {events.get('customers', 0):,} customers" if p95 is not None else "not measured",
+                None if p95 is None else p95 < 60 and not events.get("never_seen")))
     return out
 
 
