@@ -260,6 +260,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script of stages
                           lambda: measured_daily_run(first_day, "daily", advance=False),
                           rows=lambda _: _feature_rows(urls["warehouse"], first_day))
     summary["daily_run_seconds_by_task"] = per_task
+    summary["decision_mix"] = _decision_mix(urls["warehouse"], first_day)
     after_history = storage["total"]
 
     if not args.skip_baselines:
@@ -353,6 +354,17 @@ def _finish(summary: dict[str, Any], storage: dict[str, dict[str, int]], stages:
     results.mkdir(exist_ok=True)
     (results / filename).write_text(json.dumps(summary, indent=2, default=str))
     _print_table(summary)
+
+
+def _decision_mix(url: str, day: dt.date) -> dict[str, dict[str, int]]:
+    """The credit decisions per grade of a rated day, printed as a table (docs/ratings.md quotes it)."""
+    from ratings.monitoring import decision_mix, format_decision_mix
+
+    with transaction(url) as cur:
+        mix = decision_mix(cur, day)
+    print(f"   decisions by grade on {day}:", flush=True)
+    print("\n".join(format_decision_mix(mix)), flush=True)
+    return mix
 
 
 def _count(url: str, table: str) -> int:

@@ -26,8 +26,9 @@ def _mark_done(marker: dict) -> None:
 
 
 def summary(as_of: date) -> str:
-    """Customers per grade, warnings, model version, and where to look next."""
+    """Customers per grade, the decisions per grade, warnings, model version, and where to look next."""
     from common.warehouse import connect, one_row
+    from ratings.monitoring import decision_mix, format_decision_mix
 
     conn = connect()
     with conn.cursor() as cur:
@@ -54,11 +55,14 @@ def summary(as_of: date) -> str:
         opened = cur.fetchall()
         cur.execute("select count(*) from ratings.credit_warnings where status = 'open'")
         open_total = one_row(cur)[0]
+        mix = decision_mix(cur, as_of)
     conn.close()
     total = sum(n for _, n in grades)
     lines = [f"Ratings for {as_of}: {total:,} customers rated"]
     lines += [f"  {grade:<4} {n:>7,}  {'#' * max(1, round(40 * n / max(total, 1)))}" for grade, n in grades]
     lines.append("Model used: " + ", ".join(f"{m} v{v}" for m, v in models))
+    lines.append("Credit decisions by grade (config/limits.yml):")
+    lines += format_decision_mix(mix)
     lines.append(
         "Warnings opened today: "
         + (", ".join(f"{n} {s}" for s, n in opened) or "none")

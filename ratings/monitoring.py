@@ -144,3 +144,26 @@ def update_backtests(
             cur.execute(sql["set_backtest"], {"backtest": json.dumps(result), "c": cohort})
             filled.append(cohort.isoformat())
     return filled
+
+
+DECISIONS = ("approve", "review", "reduce", "hold")
+
+
+def decision_mix(cur: psycopg2.extensions.cursor, as_of_date: date) -> dict[str, dict[str, int]]:
+    """Customers per grade (best first) and decision on a rated date: {grade: {decision: n}}."""
+    cur.execute(queries("monitoring")["decision_mix"], {"as_of_date": as_of_date})
+    mix: dict[str, dict[str, int]] = {}
+    for grade, decision, customers in cur.fetchall():
+        mix.setdefault(grade, {})[decision] = int(customers)
+    return mix
+
+
+def format_decision_mix(mix: dict[str, dict[str, int]]) -> list[str]:
+    """The decision mix as a table: one line per grade, then the totals with their shares."""
+    totals = {d: sum(row.get(d, 0) for row in mix.values()) for d in DECISIONS}
+    rated = sum(totals.values())
+    lines = [f"  {'grade':<5}" + "".join(f"{d:>9}" for d in DECISIONS)]
+    lines += [f"  {g:<5}" + "".join(f"{row.get(d, 0):>9,}" for d in DECISIONS) for g, row in mix.items()]
+    lines.append(f"  {'all':<5}" + "".join(f"{totals[d]:>9,}" for d in DECISIONS))
+    lines.append(f"  {'share':<5}" + "".join(f"{totals[d] / max(rated, 1):>9.1%}" for d in DECISIONS))
+    return lines

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from devtools.simulator.customers import Lifecycle
 from devtools.simulator.write import simulate
 
 
@@ -19,6 +20,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--end", required=True, help="last day the sources have reached (YYYY-MM-DD)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--dirty-rate", type=float, default=0.0, help="share of rows copied as bad rows")
+    defaults = Lifecycle()
+    parser.add_argument(
+        "--block-after-dpd",
+        type=float,
+        default=defaults.block_after_dpd,
+        help="days past due at which the credit team blocks a defaulted account (credit stop)",
+    )
+    parser.add_argument(
+        "--write-off-after-dpd",
+        type=float,
+        default=defaults.write_off_after_dpd,
+        help="days past due at which a defaulted account is written off and closed",
+    )
     parser.add_argument(
         "--publish-events-from",
         help="instead of rewriting the sources (which must hold the day before this one), write the rows of "
@@ -34,7 +48,10 @@ def main(argv: list[str] | None = None) -> None:
         "--redis-url", help="default: AIRFLOW_CONN_CREDIT_EVENTS, else redis://127.0.0.1:6379/0"
     )
     args = parser.parse_args(argv)
+    lifecycle = Lifecycle(block_after_dpd=args.block_after_dpd, write_off_after_dpd=args.write_off_after_dpd)
     if args.publish_events_from:
+        if lifecycle != defaults:
+            parser.error("--publish-events-from writes the book with the default arrears lifecycle")
         from datetime import date
 
         from devtools.simulator.events import publish_events
@@ -51,7 +68,9 @@ def main(argv: list[str] | None = None) -> None:
         ):
             pass
         return
-    simulate(args.customers, args.start, args.end, seed=args.seed, dirty_rate=args.dirty_rate)
+    simulate(
+        args.customers, args.start, args.end, seed=args.seed, dirty_rate=args.dirty_rate, lifecycle=lifecycle
+    )
 
 
 if __name__ == "__main__":

@@ -21,6 +21,10 @@ class Clock:
     def date(self, days: np.ndarray) -> np.ndarray:
         return self.ts(np.floor(days)).astype("datetime64[D]")
 
+    def month(self, days: np.ndarray) -> np.ndarray:
+        """Calendar month (0 = January) of each day."""
+        return (self.date(days).astype("datetime64[M]").astype("int64") % 12).astype("int64")
+
 
 def asof(cut: float, created: np.ndarray, *versions: np.ndarray) -> np.ndarray:
     """updated_at as of the cut: the latest version time that has happened (at least created)."""

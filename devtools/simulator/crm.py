@@ -112,10 +112,12 @@ LAST = np.array(
 )
 
 
-def accounts(rng, c: Customers, clock: Clock, cut: float, write_off: np.ndarray) -> pd.DataFrame:
+def accounts(rng, c: Customers, clock: Clock, cut: float) -> pd.DataFrame:
+    """Accounts: active, inactive once the customer stops trading. The CRM keeps the sales view: a
+    credit stop and a write-off after a default are recorded in finance (a limit of 0, a write_off
+    event), not as an account status."""
     n = c.n
     rename_day = np.where(rng.random(n) < 0.15, c.w0 + rng.uniform(0, HORIZON_DAYS, n), np.inf)
-    close_day = write_off + 1.0
     base = np.strings.add(
         np.strings.add(NAMES_A[rng.integers(0, len(NAMES_A), n)], " "),
         NAMES_B[rng.integers(0, len(NAMES_B), n)],
@@ -123,9 +125,9 @@ def accounts(rng, c: Customers, clock: Clock, cut: float, write_off: np.ndarray)
     old_suffix = SUFFIXES[rng.integers(0, len(SUFFIXES), n)]
     new_suffix = SUFFIXES[rng.integers(0, len(SUFFIXES), n)]
     suffix = np.where(rename_day <= cut, new_suffix, old_suffix)
-    status = np.where(close_day <= cut, "closed", np.where(c.inactive_day <= cut, "inactive", "active"))
+    status = np.where(c.inactive_day <= cut, "inactive", "active")
     created_ts = c.created
-    updated = asof(cut, created_ts, rename_day, close_day, c.inactive_day)
+    updated = asof(cut, created_ts, rename_day, c.inactive_day)
     frame = pd.DataFrame(
         {
             "account_id": ids("C", c.num),

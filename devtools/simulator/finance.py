@@ -14,12 +14,18 @@ import pandas as pd
 from devtools.simulator.clock import Clock, asof
 from devtools.simulator.customers import (
     AGENCIES,
+    AMOUNT_SIGMA,
     CURRENCIES,
     HORIZON_DAYS,
+    INVOICES_PER_MONTH,
+    SEASON,
     SIZE_AMOUNT,
     SIZE_VOLUME,
     Customers,
+    Lifecycle,
     draw_events,
+    draw_regular_events,
+    expected_monthly_sales,
     ids,
     seq,
     sigmoid,
@@ -38,25 +44,37 @@ class Finance:
     payments: pd.DataFrame
     credit_notes: pd.DataFrame
     disputes: pd.DataFrame
+    sales: tuple[np.ndarray, np.ndarray, np.ndarray]  # every invoice drawn: customer index, issue day, amount
 
 
-def invoicing(rng, c: Customers, clock: Clock, cut: float) -> Finance:
-    """Invoices, their payments, disputes and credit notes: payment behaviour follows stress."""
-    idx, t = draw_events(rng, 0.35 / 30 * SIZE_VOLUME[c.size], c.w0, c.w1)
+def invoicing(rng, c: Customers, clock: Clock, cut: float, lifecycle: Lifecycle) -> Finance:
+    """Invoices, their payments, disputes and credit notes: payment behaviour follows stress.
+
+    Invoicing follows the season (SEASON by calendar month) and stops at the default (order stop);
+    each invoice is due after the customer's payment terms. A late payer pays a few days late, or
+    after one of the dunning reminders, or once collections chase it: the more stress, the more
+    reminders it takes.
+    """
+    rate = INVOICES_PER_MONTH / 30 * SIZE_VOLUME[c.size] * SEASON.max()
+    idx, t = draw_regular_events(rng, rate, c.w0, np.maximum(np.minimum(c.w1, c.default_day), c.w0))
+    keep = rng.random(idx.size) < SEASON[clock.month(t)] / SEASON.max()  # thinning: the seasonal rate
+    idx, t = idx[keep], t[keep]
     m = idx.size
     issue = np.floor(t)
     entry_lag = np.where(rng.random(m) < 0.05, rng.uniform(1, 5, m), 0.0)
     created = issue + rng.uniform(0.3, 0.8, m) + entry_lag
-    terms = rng.choice(np.array([30.0, 14.0, 60.0]), m, p=[0.7, 0.15, 0.15])
-    due = issue + terms
-    amount = np.round(SIZE_AMOUNT[c.size[idx]] * rng.lognormal(0, 0.8, m), 2)
+    due = issue + c.terms[idx]
+    amount = np.round(SIZE_AMOUNT[c.size[idx]] * rng.lognormal(0, AMOUNT_SIGMA, m), 2)
     s = c.stress(idx, due)
     disputed = rng.random(m) < sigmoid(-4.0 + 0.9 * s)
     late = rng.random(m) < sigmoid(-1.8 + 1.0 * s)
-    delay = np.where(late, rng.exponential(8.0 + 12.0 * np.maximum(s, 0)), -rng.uniform(0, 10, m))
+    reminders = rng.binomial(len(lifecycle.dunning_dpd), sigmoid(-1.0 + 0.8 * s))
+    dunning = np.r_[0.0, lifecycle.dunning_dpd]
+    after = np.where(reminders == 0, rng.uniform(1, dunning[1], m), rng.exponential(3.0 + 2.0 * reminders))
+    delay = np.where(late, dunning[reminders] + after, -rng.uniform(0, 10, m))
     booked = np.ceil(created)  # a payment never precedes the invoice's entry in the ledger
     pay_day = np.maximum(np.floor(due + delay + 20.0 * disputed), booked)
-    stop_paying = c.default_day[idx] - 90.0  # defaulting customers stop paying before the dpd90 event
+    stop_paying = c.default_day[idx] - lifecycle.default_dpd  # defaulters stop paying before the dpd90 event
     cancelled = rng.random(m) < 0.01
     cancel_day = np.where(cancelled, created + rng.uniform(1, 5, m), np.inf)
     paid = ~cancelled & (pay_day < stop_paying)
@@ -67,7 +85,11 @@ def invoicing(rng, c: Customers, clock: Clock, cut: float) -> Finance:
     share = rng.uniform(0.3, 0.8, m)
     invoice_id = ids("I", c.num[idx], seq(idx))
     currency = CURRENCIES[c.currency[idx]]
-    status = np.where(cancel_day <= cut, "cancelled", np.where(final_created <= cut, "paid", "open"))
+    # The ledger books an invoice as a document that does not change after entry, except for a
+    # cancellation: payments and credit notes settle it. So every state of an open item stays
+    # visible to a warehouse that loads the ledger later (a status overwritten by "paid" would hide
+    # that the invoice was ever open).
+    status = np.where(cancel_day <= cut, "cancelled", "open")
     invoices = pd.DataFrame(
         {
             "invoice_id": invoice_id,
@@ -78,7 +100,7 @@ def invoicing(rng, c: Customers, clock: Clock, cut: float) -> Finance:
             "currency": currency,
             "status": status,
             "created_at": clock.ts(created),
-            "updated_at": clock.ts(asof(cut, created, cancel_day, final_created)),
+            "updated_at": clock.ts(asof(cut, created, cancel_day)),
         }
     )[created < cut]
 
@@ -154,27 +176,69 @@ def invoicing(rng, c: Customers, clock: Clock, cut: float) -> Finance:
             "updated_at": clock.ts(cn_day),
         }
     )[cn_day < cut]
-    return Finance(invoices, payments, credit_notes, disputes)
+    return Finance(invoices, payments, credit_notes, disputes, (idx, issue, amount))
 
 
-def credit_limits(rng, c: Customers, clock: Clock, cut: float) -> pd.DataFrame:
-    idx, t = draw_events(rng, np.full(c.n, 1 / 240), c.w0, np.minimum(c.w1 + 30, HORIZON_DAYS))
-    s = c.stress(idx, t)
-    u = rng.random(idx.size)
-    factor = np.where(s > 1.0, 0.5 + 0.3 * u, np.where(s < 0.0, 1.0 + 0.3 * u, 0.9 + 0.2 * u))
-    # the initial limit at onboarding, then reviews: the level is a running product of review factors
-    all_idx = np.r_[np.arange(c.n), idx]
-    all_t = np.r_[c.created + 0.5, t]
-    all_f = np.r_[SIZE_AMOUNT[c.size] * 4 * rng.lognormal(0, 0.3, c.n), factor]
+# The simulated credit team's limit: monthly sales x (the payment terms in months + a headroom by size,
+# scaled by its view of the customer's risk); docs/ingestion.md lists the calibration.
+TEAM_BUFFER_MONTHS = np.array([3.0, 2.0, 1.5])  # by SIZES: small customers order rarely, in lumps
+TEAM_RISK_FACTOR = np.array([1.0, 0.75, 0.5])  # of the headroom: low / medium / high risk in the team's view
+TEAM_RISK_EDGES = np.array([-0.5, 0.8])  # the team's risk view (latent risk + noise) -> low / medium / high
+REVIEW_DAYS = 365.0  # a yearly review on average: the limit follows the last 12 months' sales
+MIN_REVIEW_HISTORY = 180.0  # days of sales a review needs; before that the onboarding limit stands
+
+
+def trailing_sales(
+    sales: tuple[np.ndarray, np.ndarray, np.ndarray], idx: np.ndarray, t: np.ndarray
+) -> np.ndarray:
+    """Amount invoiced to customer idx in (t - 365, t], from the drawn invoices (sorted by customer, day)."""
+    inv_idx, inv_day, amount = sales
+    span = 10_000.0  # more days than the horizon plus a year: keys of two customers never overlap
+    keys = inv_idx * span + inv_day
+    cum = np.r_[0.0, np.cumsum(amount)]
+    hi = np.searchsorted(keys, idx * span + t, side="right")
+    lo = np.searchsorted(keys, idx * span + t - 365.0, side="right")
+    return cum[hi] - cum[lo]
+
+
+def team_months(c: Customers, risk_view: np.ndarray) -> np.ndarray:
+    """Months of sales the credit team grants each customer: terms + buffer, scaled by risk."""
+    band = np.searchsorted(TEAM_RISK_EDGES, risk_view)
+    return c.terms / 30.0 + TEAM_BUFFER_MONTHS[c.size] * TEAM_RISK_FACTOR[band]
+
+
+def credit_limits(
+    rng, c: Customers, clock: Clock, cut: float, sales: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> pd.DataFrame:
+    """The credit team's limits: at onboarding, at reviews (about yearly), and 0 at a credit stop.
+
+    Onboarding: expected monthly sales (with the team's estimation error) x team_months. A review
+    sets team_months x the average monthly sales of the last 12 months (of the months traded when
+    fewer); a stressed customer's limit is cut at its review. A blocked account's limit is set to 0.
+    """
+    months = team_months(c, c.z + rng.normal(0, 0.5, c.n))
+    onboarding = expected_monthly_sales(c.size) * months * rng.lognormal(0, 0.3, c.n)
+    idx, t = draw_events(rng, np.full(c.n, 1 / REVIEW_DAYS), c.w0, np.maximum(c.w1, c.w0))
+    traded = np.minimum(t - c.w0[idx], 365.0)
+    monthly = trailing_sales(sales, idx, t) / np.maximum(traded, 1.0) * 30.44
+    deteriorating = c.stress(idx, t) - c.z[idx] > 1.0  # well into the run-up to a default
+    cut_factor = np.where(deteriorating, 0.5 + 0.3 * rng.random(idx.size), 1.0)
+    enough = (traded >= MIN_REVIEW_HISTORY) & (monthly > 0)  # else the review keeps the limit
+    reviewed = np.where(enough, months[idx] * monthly * cut_factor, np.nan)
+    blocked = np.flatnonzero(np.isfinite(c.block_day))
+    all_idx = np.r_[np.arange(c.n), idx, blocked]
+    all_t = np.r_[c.created + 0.5, t, c.block_day[blocked]]
+    level = np.r_[onboarding, reviewed, np.zeros(blocked.size)]
     order = np.lexsort((all_t, all_idx))
-    all_idx, all_t, all_f = all_idx[order], all_t[order], all_f[order]
-    level = np.exp(pd.Series(np.log(all_f)).groupby(all_idx).cumsum().to_numpy())
+    all_idx, all_t, level = all_idx[order], all_t[order], level[order]
+    level = pd.Series(level).groupby(all_idx).ffill().to_numpy()  # a review without history keeps the limit
     created = all_t + np.where(rng.random(all_t.size) < 0.1, rng.uniform(1, 4, all_t.size), 0.0)
+    rounded = np.round(level / 500) * 500
     frame = pd.DataFrame(
         {
             "limit_id": ids("L", c.num[all_idx], seq(all_idx), 3),
             "customer_id": ids("C", c.num[all_idx]),
-            "credit_limit": np.maximum(np.round(level / 500) * 500, 500.0),
+            "credit_limit": np.where(level > 0, np.maximum(rounded, 500.0), 0.0),
             "currency": CURRENCIES[c.currency[all_idx]],
             "valid_from": clock.date(all_t),
             "approver": APPROVERS[rng.integers(0, len(APPROVERS), all_t.size)],
@@ -185,15 +249,16 @@ def credit_limits(rng, c: Customers, clock: Clock, cut: float) -> pd.DataFrame:
     return frame[created < cut]
 
 
-def default_events(rng, c: Customers, clock: Clock, cut: float) -> tuple[pd.DataFrame, np.ndarray]:
-    """dpd90 at the default day, then collections / insolvency / write-off for some; returns write-off days."""
+def default_events(rng, c: Customers, clock: Clock, cut: float) -> pd.DataFrame:
+    """The arrears lifecycle of a defaulter: dpd90 at the default day, handed to collections within
+    days, insolvency for some, and the write-off (Lifecycle.write_off_after_dpd) for every one."""
     n = c.n
     dd = c.default_day
     kinds = {
         "dpd90": (np.isfinite(dd), dd),
-        "collections": (np.isfinite(dd) & (rng.random(n) < 0.6), dd + rng.uniform(5, 30, n)),
+        "collections": (np.isfinite(dd), dd + rng.uniform(0, 10, n)),
         "insolvency": (np.isfinite(dd) & (rng.random(n) < 0.3), dd + rng.uniform(10, 120, n)),
-        "write_off": (np.isfinite(dd) & (rng.random(n) < 0.5), dd + rng.uniform(90, 200, n)),
+        "write_off": (np.isfinite(c.write_off_day), c.write_off_day),
     }
     parts = []
     for code, (has, day) in kinds.items():
@@ -213,9 +278,7 @@ def default_events(rng, c: Customers, clock: Clock, cut: float) -> tuple[pd.Data
             )
         )
     frame = pd.concat(parts, ignore_index=True)
-    frame = frame[frame["_cut"] < cut].drop(columns="_cut")
-    write_off = np.where(kinds["write_off"][0], kinds["write_off"][1], np.inf)
-    return frame, write_off
+    return frame[frame["_cut"] < cut].drop(columns="_cut")
 
 
 def bureau_ratings(rng, c: Customers, clock: Clock, cut: float) -> pd.DataFrame:

@@ -11,7 +11,7 @@ import pandas as pd
 from common.warehouse import CRM_SOURCE, FINANCE_SOURCE, connect, connection_url, copy_rows
 from devtools.simulator import crm, finance
 from devtools.simulator.clock import Clock
-from devtools.simulator.customers import HORIZON_DAYS, Customers, draw_customers
+from devtools.simulator.customers import HORIZON_DAYS, Customers, Lifecycle, draw_customers
 from devtools.simulator.dirty import add_dirty_rows
 from ingest.sources import SourceSpec, load_sources
 
@@ -40,19 +40,22 @@ def source_indexes(source: SourceSpec) -> str:
     return "\n".join(parts)
 
 
-def chunk_tables(rng: np.random.Generator, c: Customers, clock: Clock, cut: float) -> dict[str, pd.DataFrame]:
+def chunk_tables(
+    rng: np.random.Generator, c: Customers, clock: Clock, cut: float, lifecycle: Lifecycle | None = None
+) -> dict[str, pd.DataFrame]:
     """All tables of one chunk. The call order fixes the random stream: never reorder it."""
-    defaults, write_off = finance.default_events(rng, c, clock, cut)
-    fin = finance.invoicing(rng, c, clock, cut)
+    lifecycle = lifecycle or Lifecycle()
+    defaults = finance.default_events(rng, c, clock, cut)
+    fin = finance.invoicing(rng, c, clock, cut, lifecycle)
     return {
-        "accounts": crm.accounts(rng, c, clock, cut, write_off),
+        "accounts": crm.accounts(rng, c, clock, cut),
         "contacts": crm.contacts(rng, c, clock, cut),
         "activities": crm.activities(rng, c, clock, cut),
         "tickets": crm.tickets(rng, c, clock, cut),
         "opportunities": crm.opportunities(rng, c, clock, cut),
         "invoices": fin.invoices,
         "payments": fin.payments,
-        "credit_limits": finance.credit_limits(rng, c, clock, cut),
+        "credit_limits": finance.credit_limits(rng, c, clock, cut, fin.sales),
         "credit_notes": fin.credit_notes,
         "disputes": fin.disputes,
         "default_events": defaults,
@@ -69,12 +72,15 @@ def simulate(
     crm_url: str | None = None,
     finance_url: str | None = None,
     verbose: bool = True,
+    lifecycle: Lifecycle | None = None,
 ) -> dict[str, int]:
     """Write both source systems as of the end of `end`; returns rows written per `source.table`.
 
     URLs default to the connections crm_source / finance_source. Each database is replaced in one
-    transaction, so readers never see a half-written source.
+    transaction, so readers never see a half-written source. `lifecycle` sets the days past due of
+    the credit stop and the write-off (default: Lifecycle()).
     """
+    lifecycle = lifecycle or Lifecycle()
     start, end = _as_date(start), _as_date(end)
     if end < start:
         raise ValueError(f"--end {end} is before --start {start}")
@@ -105,8 +111,8 @@ def simulate(
         for first in range(0, customers, CHUNK_SIZE):
             chunk_no = first // CHUNK_SIZE
             rng = np.random.default_rng([seed, chunk_no])
-            cust = draw_customers(rng, first + 1, min(CHUNK_SIZE, customers - first))
-            frames = chunk_tables(rng, cust, clock, cut)
+            cust = draw_customers(rng, first + 1, min(CHUNK_SIZE, customers - first), lifecycle)
+            frames = chunk_tables(rng, cust, clock, cut, lifecycle)
             dirty_rng = np.random.default_rng([seed, chunk_no, 1])  # separate stream: dirt never shifts data
             for table, frame in frames.items():
                 source = sources[owner[table]]

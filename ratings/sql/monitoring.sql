@@ -71,3 +71,12 @@ group by r.rating_grade;
 
 -- name: set_backtest
 update ratings.model_monitoring set backtest = %(backtest)s where as_of_date = %(c)s;
+
+-- name: decision_mix
+-- The credit decisions of a rated date per grade, best grade first (demo summary, bench_pipeline).
+select r.rating_grade, r.decision, count(*) as customers
+from ratings.customer_ratings as r
+inner join ratings.rating_master_scale as s on s.grade = r.rating_grade
+where r.as_of_date = %(as_of_date)s
+group by r.rating_grade, s.grade_rank, r.decision
+order by s.grade_rank, r.decision;

@@ -12,7 +12,7 @@ HISTORY_START = date(2023, 11, 1)  # 12 months of warm-up before the labelled sn
 AS_OF = date(2026, 10, 31)
 
 
-def _fetch(url: str, sql: str, params: tuple = ()) -> list[tuple]:
+def _fetch(url: str, sql: str, params: tuple | dict = ()) -> list[tuple]:
     conn = connect(url)
     with conn.cursor() as cur:
         cur.execute(sql, params)
@@ -51,13 +51,39 @@ def test_daily_run_rates_every_active_customer_once_and_rerun_adds_no_rows(
             (AS_OF + timedelta(days=1),),
         )
     }
+    # who is rated (dbt var rated_account_statuses / exit_*): an active account, unless it has left the
+    # book after a default, written off or under a credit stop (its latest limit 0)
+    left_the_book = {
+        r[0] for r in _fetch(
+            pipeline_dbs.finance_source,
+            """
+            select customer_id from finance.default_events where event_type = 'write_off' and event_date <= %(d)s
+            union
+            select l.customer_id from finance.credit_limits as l
+            where l.valid_from <= %(d)s and l.credit_limit = 0
+              and not exists (select 1 from finance.credit_limits as m where m.customer_id = l.customer_id
+                              and m.valid_from <= %(d)s and m.valid_from > l.valid_from)
+              and exists (select 1 from finance.default_events as e where e.customer_id = l.customer_id
+                          and e.event_date <= %(d)s)
+            """,
+            {"d": AS_OF},
+        )
+    }
+    assert len(left_the_book & active_in_source) >= 5, "the simulated book writes off and blocks defaulters"
     rated = _fetch(
         pipeline_dbs.warehouse,
         "select customer_id, count(*), min(model_version), bool_and(model_version is not null) "
         "from ratings.customer_ratings where as_of_date = %s group by customer_id",
         (AS_OF,),
     )
-    assert len(rated) == len(active_in_source) > 300
+    assert len(rated) == len(active_in_source - left_the_book) > 250
+    worst = _fetch(
+        pipeline_dbs.warehouse,
+        "select max(f.dpd_current) from ratings.customer_ratings r join marts.customer_features f "
+        "using (customer_id, as_of_date) where r.as_of_date = %s",
+        (AS_OF,),
+    )[0][0]
+    assert worst < 200, f"a customer {worst} days past due is still rated as live"
     assert all(n == 1 for _, n, _, _ in rated), "a customer was rated twice for the same date"
     assert all(has_version for *_, has_version in rated)
     assert _fetch(pipeline_dbs.warehouse, "select count(*) from ratings.customer_ratings")[0][0] == len(rated)

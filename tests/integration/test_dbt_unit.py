@@ -23,7 +23,7 @@ def test_dbt_unit_tests_pass_and_docs_describe_every_model_and_column(warehouse_
     assert len(model_lines) >= 20 and finished - arrivals[0][0] > 1.0
     assert model_lines[-1] - model_lines[0] > 0.5
     output = run_dbt(["test", "--select", "test_type:unit"], vars=VARS, conn_id_or_url=warehouse_url)
-    assert "PASS=3 " in output and "ERROR=0" in output
+    assert "PASS=4 " in output and "ERROR=0" in output
 
     run_dbt(["docs", "generate"], vars=VARS, conn_id_or_url=warehouse_url)
     target = state_dir() / "dbt" / "target"

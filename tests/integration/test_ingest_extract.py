@@ -130,10 +130,10 @@ def test_late_update_is_picked_up_by_the_interval_it_lands_in(warehouse_url):
         cur.execute("select count(*) from raw_finance.payments where _interval_start >= %s "
                     "and payment_date < (_interval_start::date - 1)", (D0,))
         assert cur.fetchone()[0] > 0
-        # an invoice issued open and paid later has two versions, each in its own daily batch
+        # a ticket opened and closed later has two versions, each in its own daily batch
         cur.execute("""
-            select count(*) from raw_finance.invoices o join raw_finance.invoices p using (invoice_id)
-            where o.status = 'open' and p.status = 'paid' and o._interval_start >= %s
+            select count(*) from raw_crm.tickets o join raw_crm.tickets p using (ticket_id)
+            where o.closed_at is null and p.closed_at is not null and o._interval_start >= %s
               and p._interval_start > o._interval_start and p.updated_at > o.updated_at
         """, (D0,))
         assert cur.fetchone()[0] > 0

@@ -134,8 +134,8 @@ def test_a_later_end_only_adds_rows_and_advances_rows_changed_since():
         same = frame.set_index(key)
         untouched = later.loc[same.index][later.loc[same.index, "updated_at"] < cut]
         pd.testing.assert_frame_equal(untouched, same.loc[untouched.index], check_dtype=False)
-    changed = late["invoices"].set_index("invoice_id").loc[early["invoices"]["invoice_id"]]
-    assert (changed["updated_at"] >= cut).any()  # late updates exist (open invoices paid later)
+    changed = late["disputes"].set_index("dispute_id").loc[early["disputes"]["dispute_id"]]
+    assert (changed["updated_at"] >= cut).any()  # late updates exist (disputes resolved later)
 
 
 def test_defaults_are_rare_but_follow_latent_risk():

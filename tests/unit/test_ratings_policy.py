@@ -55,16 +55,23 @@ def _limit_frame(**cols) -> pd.DataFrame:
 
 
 def test_recommended_limit_is_months_of_sales_rounded_down(ctx: RatingContext) -> None:
-    # A: 2 months of 10,000 monthly sales = 20,000; increase cap 30,000; rounded to 1,000.
-    frame = _limit_frame(invoice_amount_12m=[125_000.0])
-    assert recommended_limits(frame, ctx.policy)[0] == 20_000  # 20,833 rounded down
+    # A: 5.5 months of 2,000 monthly sales = 11,000; increase cap 30,000; rounded down to 100.
+    frame = _limit_frame(invoice_amount_12m=[24_010.0], open_receivables=[0.0])
+    assert recommended_limits(frame, ctx.policy)[0] == 11_000  # 11,004.6 rounded down
+
+
+def test_a_new_customer_s_sales_are_averaged_over_the_months_it_has_traded(ctx: RatingContext) -> None:
+    # 4 months of tenure: 8,000 invoiced is 2,000 a month, not 667 (8,000 / 12).
+    frame = _limit_frame(invoice_amount_12m=[8_000.0, 8_000.0], tenure_months=[4, 40], open_receivables=[0.0, 0.0],
+                         rating_grade=["A", "A"], credit_limit=[20_000.0, 20_000.0])
+    assert list(recommended_limits(frame, ctx.policy)) == [11_000, 3_600]
 
 
 def test_recommended_limit_covers_exposure_for_good_grades_but_not_for_weak(ctx: RatingContext) -> None:
     good = _limit_frame(rating_grade=["AA"], invoice_amount_12m=[12_000.0], open_receivables=[15_000.0])
-    weak = _limit_frame(rating_grade=["B"], invoice_amount_12m=[12_000.0], open_receivables=[15_000.0])
-    assert recommended_limits(good, ctx.policy)[0] == 16_000  # 15,000 x 1.10 = 16,500 -> 16,000
-    assert recommended_limits(weak, ctx.policy)[0] == 0  # 0.75 x 1,000 = 750 -> 0
+    weak = _limit_frame(rating_grade=["CC"], invoice_amount_12m=[12_000.0], open_receivables=[15_000.0])
+    assert recommended_limits(good, ctx.policy)[0] == 22_500  # 15,000 x 1.50 over 6 x 1,000
+    assert recommended_limits(weak, ctx.policy)[0] == 2_000  # 2 x 1,000: CC does not cover exposure
 
 
 def test_recommended_limit_respects_increase_cap_new_customer_cap_and_house_limit(ctx: RatingContext) -> None:
@@ -87,7 +94,7 @@ def test_default_grade_gets_zero_limit_and_hold(ctx: RatingContext) -> None:
 
 def test_decisions_follow_hold_reduce_review_approve_order(ctx: RatingContext) -> None:
     frame = pd.DataFrame({
-        "rating_grade": ["A", "BBB", "B", "A", "AA"],
+        "rating_grade": ["A", "BBB", "CCC", "A", "AA"],
         "risk_segment": ["low", "medium", "high", "low", "low"],
         "recommended_credit_limit": [20_000, 5_000, 20_000, 20_000, 20_000],
         "credit_limit": [20_000, 20_000, 20_000, 20_000, 20_000],
@@ -96,9 +103,50 @@ def test_decisions_follow_hold_reduce_review_approve_order(ctx: RatingContext) -
     })
     decision, rationale = decide(frame, ctx.policy)
     assert list(decision) == ["hold", "reduce", "review", "review", "approve"]
-    assert rationale[0].startswith("Hold: 120 days past due")
-    assert "utilisation 95%" in rationale[3]
+    assert rationale[0].startswith("Hold: 120 days past due > 90")
+    assert "grade CCC is always reviewed" in rationale[2]
+    assert "utilisation 95% > 90%" in rationale[3]
     assert all(len(r) < 200 for r in rationale)
+
+
+def test_the_rationale_names_the_numbers_behind_the_limit(ctx: RatingContext) -> None:
+    frame = pd.DataFrame({
+        "rating_grade": ["BBB", "A", "AAA"],
+        "risk_segment": ["medium", "low", "low"],
+        "invoice_amount_12m": [24_000.0, 12_000.0, 120_000.0],
+        "open_receivables": [0.0, 9_000.0, 0.0],
+        "credit_limit": [20_000.0, 10_000.0, 20_000.0],
+        "dpd_current": [0, 0, 0],
+        "limit_utilisation": [0.0, 0.9, 0.0],
+    })
+    frame["recommended_credit_limit"] = recommended_limits(frame, ctx.policy)
+    decision, rationale = decide(frame, ctx.policy)
+    assert list(decision) == ["reduce", "approve", "approve"]
+    assert rationale[0] == ("Reduce: grade BBB supports 10,000 (5 months x 2,000/month = 10,000), "
+                            "more than 20% below the current 20,000")
+    assert "open x 1.5 = 13,500" in rationale[1] and "recommended 13,500" in rationale[1]
+    assert "capped at +50% = 30,000" in rationale[2] and "6.5 months x 10,000/month = 65,000" in rationale[2]
+
+
+def test_recommendations_never_exceed_the_policy_caps(ctx: RatingContext) -> None:
+    rng = np.random.default_rng(3)
+    n = 5_000
+    grades = [g.grade for g in ctx.scale.grades]
+    current = np.where(rng.random(n) < 0.2, np.nan, rng.lognormal(9, 2, n))
+    frame = pd.DataFrame({
+        "rating_grade": rng.choice(grades, n),
+        "invoice_amount_12m": rng.lognormal(10, 2.5, n),
+        "open_receivables": rng.lognormal(9, 2.5, n),
+        "credit_limit": current,
+        "tenure_months": rng.integers(0, 200, n),
+    })
+    rec = recommended_limits(frame, ctx.policy)
+    policy = ctx.policy
+    assert (rec >= policy.min_limit).all() and (rec <= policy.max_limit).all()
+    has = ~np.isnan(current)
+    assert (rec[has] <= np.maximum(current[has] * (1 + policy.max_increase_pct), current[has]) + 1e-6).all()
+    assert (rec[~has] <= policy.new_customer_max).all()
+    assert (rec % policy.rounding_step == 0).all()
 
 
 def test_limit_policy_refuses_unknown_grades() -> None:
@@ -200,7 +248,7 @@ def test_rate_frame_adds_segment_limit_and_decision(ctx: RatingContext) -> None:
     rated = rate_frame(features, pred, ctx)
     row = rated.iloc[0]
     assert (row.risk_segment, row.grade_rank, row.decision) == ("medium", 5, "approve")
-    assert row.recommended_credit_limit == 10_000  # 1 month = 10,000, cap +50% = 15,000
+    assert row.recommended_credit_limit == 15_000  # 4.5 months = 45,000, capped at +50% = 15,000
 
 
 def test_reason_codes_become_a_postgres_text_array_literal() -> None:

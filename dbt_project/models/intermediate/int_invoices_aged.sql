@@ -102,15 +102,20 @@ balances as (
         invoices.*,
         coalesce(payments.paid_amount_eur, 0) as paid_amount_eur,
         coalesce(credit_notes.credited_amount_eur, 0) as credited_amount_eur,
+        -- an invoice settled in full in its own currency can leave a cent or two after each row
+        -- is converted to EUR: a balance under 0.05 EUR is settled, not an item that ages for ever
         case
             when invoices.status = 'paid' then 0
+            when
+                invoices.amount_eur
+                - coalesce(payments.paid_amount_eur, 0)
+                - coalesce(credit_notes.credited_amount_eur, 0)
+                < 0.05
+                then 0
             else
-                greatest(
-                    invoices.amount_eur
-                    - coalesce(payments.paid_amount_eur, 0)
-                    - coalesce(credit_notes.credited_amount_eur, 0),
-                    0
-                )
+                invoices.amount_eur
+                - coalesce(payments.paid_amount_eur, 0)
+                - coalesce(credit_notes.credited_amount_eur, 0)
         end as open_balance_eur,
         greatest(
             payments.last_payment_date, credit_notes.last_credit_note_date

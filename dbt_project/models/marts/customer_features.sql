@@ -15,15 +15,21 @@
     )
 }}
 
--- One row per active customer and snapshot date, point in time: every input is the version of a
+-- One row per rated customer and snapshot date, point in time: every input is the version of a
 -- source row that stood at the end of as_of_date and had been created by then. A run replaces
--- the snapshot dates it builds (delete+insert keyed by as_of_date). The credit-event re-rating
--- (var rerate) writes the same columns for its few accounts to marts.customer_features_rerated.
+-- the snapshot dates it builds (delete+insert keyed by as_of_date). Rated: an account whose status
+-- is in var rated_account_statuses and that has not left the book after a default (final where).
+-- The credit-event re-rating (var rerate) writes the same columns for its few accounts to
+-- marts.customer_features_rerated.
 with
 
 accounts as (
     select * from {{ ref('int_accounts_snapshotted') }}
-    where is_active
+    where status in (
+        {%- for status in var('rated_account_statuses') %}
+            '{{ status }}'{{ ',' if not loop.last }}
+        {%- endfor %}
+    )
 ),
 
 invoices as (
@@ -196,3 +202,12 @@ left join default_events
     on
         accounts.account_id = default_events.account_id
         and accounts.as_of_date = default_events.as_of_date
+-- left the book after a default: written off, or under a credit stop (limit 0) since its default
+where
+    not coalesce(default_events.has_exit_event, false)
+    {%- if var('exit_on_credit_stop') %}
+        and not (
+            exposure.credit_limit = 0
+            and default_events.last_default_date is not null
+        )
+    {%- endif %}
