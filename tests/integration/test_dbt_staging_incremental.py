@@ -75,8 +75,8 @@ def test_incremental_history_equals_full_refresh_through_loads_and_reloads(pipel
                                    "where valid_from_date = %s", (_day(2),))[0][0]
     assert day_two > 0  # the days loaded between runs reached the history
 
-    # the finance source changes day 2 after the fact: an invoice created that day disappears, another
-    # changed that day gets a different status; day 2 is reloaded (its batches are replaced)
+    # the finance source changes day 2 after the fact: an invoice created that day disappears, an older
+    # one gets a different status that day; day 2 is reloaded (its batches are replaced)
     with transaction(pipeline_dbs.finance_source) as cur:
         cur.execute("""
             select invoice_id from finance.invoices
@@ -87,10 +87,11 @@ def test_incremental_history_equals_full_refresh_through_loads_and_reloads(pipel
         cur.execute("delete from finance.credit_notes where invoice_id = %s", (gone,))
         cur.execute("delete from finance.disputes where invoice_id = %s", (gone,))
         cur.execute("delete from finance.invoices where invoice_id = %s", (gone,))
+        # (the simulated ledger never rewrites an invoice but to cancel it: this one is cancelled on day 2)
         cur.execute("""
-            update finance.invoices set status = 'cancelled'
+            update finance.invoices set status = 'cancelled', updated_at = %(d)s + interval '12 hours'
             where invoice_id = (select invoice_id from finance.invoices
-                                where updated_at >= %(d)s and updated_at < %(e)s and created_at < %(d)s
+                                where status = 'open' and created_at < %(d)s - interval '1 day'
                                 order by invoice_id limit 1)
             returning invoice_id""", {"d": _day(2), "e": _day(3)})
         changed = cur.fetchone()[0]
