@@ -167,6 +167,7 @@ class LimitDecisions(Strict):
     hold_dpd: NonNegInt
     reduce_tolerance: Share
     review_segments: list[Ident]
+    review_grades: list[Code] = []
     review_utilisation: NonNegFloat
 
 

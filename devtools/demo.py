@@ -48,8 +48,8 @@ def summary(as_of: date) -> str:
         )
         models = cur.fetchall()
         cur.execute(
-            "select severity, count(*) from ratings.credit_warnings where first_seen_date = %s "
-            "group by severity order by severity",
+            "select opened_as, severity, count(*) from ratings.credit_warnings where first_seen_date = %s "
+            "group by opened_as, severity order by opened_as desc, severity",
             (as_of,),
         )
         opened = cur.fetchall()
@@ -63,11 +63,11 @@ def summary(as_of: date) -> str:
     lines.append("Model used: " + ", ".join(f"{m} v{v}" for m, v in models))
     lines.append("Credit decisions by grade (config/limits.yml):")
     lines += format_decision_mix(mix)
-    lines.append(
-        "Warnings opened today: "
-        + (", ".join(f"{n} {s}" for s, n in opened) or "none")
-        + f" ({open_total} open in total)"
-    )
+    new = ", ".join(f"{n} {s}" for kind, s, n in opened if kind == "new") or "none"
+    initial = ", ".join(f"{n} {s}" for kind, s, n in opened if kind == "initial")
+    lines.append(f"Warnings opened today: {new} ({open_total} open in total)")
+    if initial:
+        lines.append(f"  already present on the first rated date (counted, not alerted): {initial}")
     state = state_dir()
     lines += [
         "",

@@ -84,6 +84,18 @@ def test_daily_run_rates_every_active_customer_once_and_rerun_adds_no_rows(
         (AS_OF,),
     )[0][0]
     assert worst < 200, f"a customer {worst} days past due is still rated as live"
+
+    # the policy calibrated on the simulated book (docs/ratings.md, "Calibration"): mostly approve, few cuts
+    from ratings.monitoring import decision_mix, format_decision_mix
+
+    conn = connect(pipeline_dbs.warehouse)
+    with conn.cursor() as cur:
+        mix = decision_mix(cur, AS_OF)
+    conn.close()
+    totals = {d: sum(row.get(d, 0) for row in mix.values()) for d in ("approve", "review", "reduce", "hold")}
+    assert sum(totals.values()) == len(rated), "\n".join(format_decision_mix(mix))
+    assert totals["approve"] >= 0.5 * len(rated) and totals["reduce"] <= 0.25 * len(rated), (
+        "\n".join(format_decision_mix(mix)))
     assert all(n == 1 for _, n, _, _ in rated), "a customer was rated twice for the same date"
     assert all(has_version for *_, has_version in rated)
     assert _fetch(pipeline_dbs.warehouse, "select count(*) from ratings.customer_ratings")[0][0] == len(rated)

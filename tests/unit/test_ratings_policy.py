@@ -11,7 +11,7 @@ import pytest
 from ml.evaluate import psi
 from ml.scale import load_master_scale
 from ratings.limits import decide, load_limit_policy, recommended_limits
-from ratings.monitoring import grade_shares
+from ratings.monitoring import format_decision_mix, grade_shares
 from ratings.scoring import RatingContext, check_predictions, rate_frame
 from ratings.segments import load_segments, segment_for_grade
 from ratings.staging import pg_text_array
@@ -255,3 +255,11 @@ def test_reason_codes_become_a_postgres_text_array_literal() -> None:
     assert pg_text_array(["PAY01", 'we"ird']) == '{"PAY01","we\\"ird"}'
     assert pg_text_array([]) == "{}"
     assert pg_text_array(None) == "{}"
+
+
+def test_the_decision_mix_table_lists_each_grade_then_totals_and_shares() -> None:
+    lines = format_decision_mix({"A": {"approve": 3, "reduce": 1}, "D": {"hold": 1}})
+    assert lines[0].split() == ["grade", "approve", "review", "reduce", "hold"]
+    assert lines[1].split() == ["A", "3", "0", "1", "0"] and lines[2].split() == ["D", "0", "0", "0", "1"]
+    assert lines[3].split() == ["all", "3", "0", "1", "1"]
+    assert lines[4].split() == ["share", "60.0%", "0.0%", "20.0%", "20.0%"]
