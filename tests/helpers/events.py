@@ -10,10 +10,13 @@ from common.warehouse import transaction
 
 
 def active_accounts(warehouse_url: str, n: int) -> list[str]:
-    """n CRM accounts rated on the book's date (active, known to the warehouse), in a fixed order."""
+    """n CRM accounts rated on the book's date (active, known to the warehouse, never in default: a
+    written-off or credit-stopped account has left the rating population), in a fixed order."""
     with transaction(warehouse_url) as cur:
         cur.execute(
-            "select distinct account_id from raw_crm.accounts where status = 'active' order by account_id limit %s",
+            "select distinct a.account_id from raw_crm.accounts as a where a.status = 'active'"
+            " and not exists (select 1 from raw_finance.default_events as e where e.customer_id = a.account_id)"
+            " order by a.account_id limit %s",
             (n,),
         )
         return [r[0] for r in cur.fetchall()]
