@@ -4,12 +4,10 @@ Metadata in SQLite under SUPERSET_HOME unless SUPERSET_METADATA_URI names anothe
 key comes from the environment (`make bi` makes one per state folder; docker-compose from .env).
 """
 
-import os
+from os import environ as env
 
-SECRET_KEY = os.environ["SUPERSET_SECRET_KEY"]
-SQLALCHEMY_DATABASE_URI = os.environ.get(
-    "SUPERSET_METADATA_URI", f"sqlite:///{os.environ['SUPERSET_HOME']}/superset.db"
-)
+SECRET_KEY = env["SUPERSET_SECRET_KEY"]
+SQLALCHEMY_DATABASE_URI = env.get("SUPERSET_METADATA_URI", f"sqlite:///{env['SUPERSET_HOME']}/superset.db")
 # Every chart of the dashboard loads at once, also those below the fold (a screenshot shows them all).
 FEATURE_FLAGS = {"DASHBOARD_VIRTUALIZATION": False}
 # A local, single-process server: results are small, caching in-process is enough.

@@ -165,9 +165,9 @@ def chart_query(chart: dict) -> dict:
 def test_each_chart_shows_the_figure_the_same_view_gives_in_sql(superset: dict) -> None:
     assert set(EXPECTED_SQL) == set(CHARTS)  # a new chart needs its figure here
     with httpx.Client(base_url=superset["base"], timeout=60) as client:
-        token = client.post("/api/v1/security/login", json={
-            "username": serve.ADMIN, "password": superset["password"], "provider": "db"}).json()["access_token"]
-        client.headers["Authorization"] = f"Bearer {token}"
+        login = client.post("/api/v1/security/login", json={
+            "username": serve.ADMIN, "password": superset["password"], "provider": "db"})
+        client.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
         listed = client.get("/api/v1/chart/", params={"q": json.dumps({"page_size": 100})}).json()["result"]
         ids = {c["slice_name"]: c["id"] for c in listed}
         assert set(CHARTS) <= set(ids)
