@@ -7,7 +7,9 @@ import contextlib
 import datetime as dt
 from collections.abc import Iterator
 
+from common.config import check_config_folder
 from common.dbt import run_dbt
+from common.pseudonym import require_pseudonym_key
 from common.warehouse import WAREHOUSE, connect, connection_url
 
 # The daily build and the re-rating both replace the intermediate tables: one dbt build at a time.
@@ -36,7 +38,13 @@ def _iso(day: dt.date | str) -> str:
 
 @contextlib.contextmanager
 def build_lock(conn_id_or_url: str = WAREHOUSE) -> Iterator[None]:
-    """Hold the warehouse's dbt build lock (a session advisory lock) while the block runs."""
+    """Hold the warehouse's dbt build lock (a session advisory lock) while the block runs.
+
+    The checks every dbt run makes come first (the config folder, the pseudonym key), so a bad file
+    or a missing key stops the build before it opens a connection.
+    """
+    check_config_folder()
+    require_pseudonym_key()
     url = conn_id_or_url if "://" in conn_id_or_url else connection_url(conn_id_or_url)
     conn = connect(url)
     try:
@@ -58,10 +66,9 @@ def build_snapshot(as_of_date: dt.date | str, conn_id_or_url: str = WAREHOUSE) -
     snapshots older than daily_snapshot_retention_days are pruned (month ends stay). Rerunning it for
     the same D gives the same rows.
     """
+    dbt_vars = {"as_of_date": _iso(as_of_date)}
     with build_lock(conn_id_or_url):
-        return run_dbt(
-            ["build", *_DAILY_EXCLUDE], vars={"as_of_date": _iso(as_of_date)}, conn_id_or_url=conn_id_or_url
-        )
+        return run_dbt(["build", *_DAILY_EXCLUDE], vars=dbt_vars, conn_id_or_url=conn_id_or_url)
 
 
 def build_rerated_features(as_of_date: dt.date | str, conn_id_or_url: str = WAREHOUSE) -> str:
