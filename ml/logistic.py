@@ -4,7 +4,8 @@ A model-risk reviewer's benchmark: no binning choices to defend, every effect a 
 numeric feature becomes a standardised slope or cubic B-splines on quantile knots of the fitting slice (values beyond the end
 knots take the end value), standardised, plus a missing indicator when the fitting slice has missing
 values; each categorical feature is one-hot, rare levels pooled. The L2 strength is chosen by the
-(weighted) log-loss on the calibration slice, never on the holdout.
+(weighted) log-loss on the calibration slice, never on the holdout; for a table brought by a user
+(`ml.train.run_byo`) it is the mean log-loss over the selection folds of train (`settings_by_folds`).
 
 Reason codes: the log-odds is linear in the design matrix, so per row and feature the contribution
 `sum_k coef_k * (z_k - mean_k)` over the feature's columns, plus the bias `intercept + coef . mean`,
@@ -39,6 +40,8 @@ class LogisticModel(CreditModel):
     lr: Any = None
     groups: list[tuple[str, np.ndarray]] = field(default_factory=list)  # feature -> its design columns
     mean_design: np.ndarray | None = None  # design means on the fitting slice: the contributions' origin
+    # (design, C) -> log-loss on the calibration slice, for every setting tried (empty when not tuned)
+    tuning_losses: dict[tuple[str, float], float] = field(default_factory=dict)
 
     @property
     def input_features(self) -> list[str]:
@@ -145,6 +148,17 @@ def _preferred(
     return design, best[design][1]
 
 
+def settings_by_folds(fold_models: list[LogisticModel], spline_min_gain: float) -> tuple[str, float] | None:
+    """(design, C) by K-fold cross-validation: each fold's model was tuned on its own held-out fold, so
+    the mean of their log-losses per setting is the cross-validated log-loss; the same rule as one slice
+    (`_preferred`) then picks. None when a fold was not tuned on the same settings."""
+    tried = [m.tuning_losses for m in fold_models]
+    if not tried or not all(tried) or any(set(t) != set(tried[0]) for t in tried):
+        return None
+    mean = {key: (float(np.mean([t[key] for t in tried])), None, None, np.empty(0)) for key in tried[0]}
+    return _preferred(mean, spline_min_gain)
+
+
 def fit_logistic(
     X: pd.DataFrame,
     y: np.ndarray,
@@ -167,10 +181,10 @@ def fit_logistic(
     judge = len(np.unique(y_val)) == 2 and len(grid) * len(designs) > 1
     design, C = designs[0], float(grid[0])
     fitted: tuple[Any, Any, np.ndarray] | None = None  # kept when the tuning rows are all the rows
+    losses: dict[tuple[str, float], tuple[float, Any, Any, np.ndarray]] = {}
     if judge:  # tune on at most tune_max_rows of the fitting slice, then fit once on all of it
         rows = _tuning_rows(np.asarray(y), int(cfg.get("tune_max_rows", 100_000)))
         w_tune = None if sample_weight is None else np.asarray(sample_weight)[rows]
-        losses: dict[tuple[str, float], tuple[float, Any, Any, np.ndarray]] = {}
         for candidate_design in designs:
             tune_pre = design_transformer(X.iloc[rows], spec, {**cfg, "numeric": candidate_design})
             Zt = np.asarray(tune_pre.fit_transform(X.iloc[rows][spec.names]), dtype=float)
@@ -199,5 +213,6 @@ def fit_logistic(
         lr=lr,
         groups=_feature_groups(pre, spec.names),
         mean_design=mean,
+        tuning_losses={key: v[0] for key, v in losses.items()},
         params={**cfg, "C_chosen": float(lr.C), "numeric_chosen": design},
     )

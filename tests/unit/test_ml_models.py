@@ -249,3 +249,27 @@ def test_jeffreys_test_flags_a_pd_that_understates_the_realised_rate():
     assert jeffreys_test(defaults=0, n=1000, mean_pd=0.05)["verdict"] == "overestimates"
     with pytest.raises(ValueError, match="defaults"):
         jeffreys_test(defaults=5, n=3, mean_pd=0.1)
+
+
+def test_logistic_settings_are_chosen_by_the_mean_log_loss_over_the_folds():
+    from ml.logistic import LogisticModel, settings_by_folds
+
+    spec = infer_spec(pd.DataFrame({"x": [0.0, 1.0]}), [])
+
+    def tuned(losses: dict) -> LogisticModel:
+        return LogisticModel(name="logistic", spec=spec, tuning_losses=losses)
+
+    # fold 0 alone prefers C=0.1; over the three folds C=1 has the lower mean log-loss
+    folds = [
+        tuned({("linear", 0.1): 0.080, ("linear", 1.0): 0.081}),
+        tuned({("linear", 0.1): 0.090, ("linear", 1.0): 0.085}),
+        tuned({("linear", 0.1): 0.070, ("linear", 1.0): 0.069}),
+    ]
+    assert settings_by_folds(folds[:1], 0.0) == ("linear", 0.1)
+    assert settings_by_folds(folds, 0.0) == ("linear", 1.0)
+    # splines must still earn their parameters on the mean: a gain below spline_min_gain keeps slopes
+    curved = [tuned({("linear", 1.0): 0.1000, ("spline", 1.0): 0.0999}) for _ in range(3)]
+    assert settings_by_folds(curved, 0.002) == ("linear", 1.0)
+    assert settings_by_folds(curved, 0.0) == ("spline", 1.0)
+    # a fold that was not tuned (or tried other settings) leaves the choice to fold 0
+    assert settings_by_folds([*folds, tuned({})], 0.0) is None
