@@ -156,8 +156,7 @@ def create_app(url: str | None = None, cfg: DeskConfig | None = None) -> FastAPI
             presented = request.cookies.get(web.COOKIE)
         if not presented:
             return None
-        with db().transaction() as cur:
-            return tokens.principal(cur, presented)
+        return tokens.principal(presented, db().transaction)
 
     def act(
         request: Request,

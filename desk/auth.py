@@ -6,6 +6,8 @@ import hashlib
 import secrets
 import threading
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import psycopg2.extensions
@@ -83,22 +85,32 @@ def revoke_tokens(cur: psycopg2.extensions.cursor, user: str) -> int:
 
 
 class TokenCache:
-    """Token hash -> Principal for a short time, so a credit check does not pay a lookup per request."""
+    """Token hash -> Principal for a short time, so a credit check does not pay a lookup per request.
+
+    A hit needs no warehouse connection at all; only a miss (or an entry older than the TTL) opens one.
+    Revocation therefore takes effect within `ttl` seconds, as before.
+    """
 
     def __init__(self, ttl: float = TOKEN_CACHE_SECONDS) -> None:
         self._ttl = ttl
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[float, Principal | None]] = {}
 
-    def principal(self, cur: psycopg2.extensions.cursor, token: str) -> Principal | None:
+    def principal(
+        self,
+        token: str,
+        transaction: Callable[[], AbstractContextManager[psycopg2.extensions.cursor]],
+    ) -> Principal | None:
+        """The token's principal (None: unknown or revoked); `transaction()` is entered only on a miss."""
         digest = token_hash(token)
         now = time.monotonic()
         with self._lock:
             hit = self._entries.get(digest)
         if hit and now - hit[0] < self._ttl:
             return hit[1]
-        cur.execute(queries("desk")["token_principal"], {"hash": digest})
-        row = cur.fetchone()
+        with transaction() as cur:
+            cur.execute(queries("desk")["token_principal"], {"hash": digest})
+            row = cur.fetchone()
         found = Principal(user=row[0], role=row[1]) if row else None
         with self._lock:
             if len(self._entries) > 10_000:
