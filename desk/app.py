@@ -114,7 +114,7 @@ def create_app(url: str | None = None, cfg: DeskConfig | None = None) -> FastAPI
 
     def db() -> Database:
         if "db" not in state:
-            state["db"] = Database(url or desk_url())
+            state["db"] = Database(url or desk_url(), prepare=service.CHECK_STATEMENTS)
         return state["db"]
 
     @contextlib.asynccontextmanager

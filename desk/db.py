@@ -12,6 +12,7 @@ import psycopg2.extensions
 import sqlalchemy as sa
 
 from common.warehouse import WAREHOUSE, connection_url, libpq_dsn
+from desk.queries import Prepared
 
 DESK_ROLE = "desk_service"
 
@@ -24,16 +25,24 @@ def desk_url() -> str:
     return url.render_as_string(hide_password=False)
 
 
+class DeskConnection(psycopg2.extensions.connection):
+    """A connection that knows which of the desk's statements are prepared on its session."""
+
+    prepared: frozenset[str] = frozenset()
+
+
 class Database:
     """A small thread-safe pool; `transaction()` commits on success and rolls back on any error.
 
     Connections are opened on demand, up to max_connections, and kept open for the next request
     (psycopg2's own pools close every returned connection beyond `minconn`, which made most requests
     pay a new connection: a backend start on the server). A connection that broke is discarded.
+    Each new connection prepares the statements in `prepare` (the credit check's) once.
     """
 
-    def __init__(self, url: str, max_connections: int = 16) -> None:
+    def __init__(self, url: str, max_connections: int = 16, prepare: tuple[Prepared, ...] = ()) -> None:
         self._dsn = libpq_dsn(url)
+        self._prepare = prepare
         # callers wait here when every connection is in use (request threads outnumber connections)
         self._slots = threading.BoundedSemaphore(max_connections)
         self._lock = threading.Lock()
@@ -43,9 +52,23 @@ class Database:
 
     def _connect(self) -> psycopg2.extensions.connection:
         # bounded statements: a stuck query answers as an error instead of holding a worker forever
-        return psycopg2.connect(
-            self._dsn, options="-c statement_timeout=5000", application_name="credit-desk"
+        conn = psycopg2.connect(
+            self._dsn,
+            options="-c statement_timeout=5000",
+            application_name="credit-desk",
+            connection_factory=DeskConnection,
         )
+        try:
+            if self._prepare:
+                with conn.cursor() as cur:
+                    for statement in self._prepare:
+                        cur.execute(statement.prepare)
+                conn.commit()  # prepared statements live as long as the session, not the transaction
+                conn.prepared = frozenset(statement.name for statement in self._prepare)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def _get(self) -> psycopg2.extensions.connection:
         with self._lock:

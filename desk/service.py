@@ -17,7 +17,7 @@ import psycopg2.extensions
 from common.warehouse import column_names
 from desk import audit
 from desk.auth import Principal
-from desk.queries import queries
+from desk.queries import Prepared, prepared, queries
 from desk.rules import CheckFacts, evaluate
 from desk.settings import DeskConfig
 
@@ -45,6 +45,23 @@ def _sql(name: str) -> str:
     return queries("desk")[name]
 
 
+# The credit check's statements: prepared once per connection by the service's pool (desk.app), so the
+# server neither parses nor plans them per check.
+CHECK_STATEMENTS: tuple[Prepared, ...] = tuple(
+    prepared("desk", name) for name in ("check_lock", "check_facts", "record_check")
+)
+
+
+def _execute(cur: psycopg2.extensions.cursor, *names: str, params: dict[str, Any]) -> None:
+    """Run named statements in one round trip, each as its prepared statement when the connection has it."""
+    ready: frozenset[str] = getattr(cur.connection, "prepared", frozenset())
+    statements = []
+    for name in names:
+        statement = prepared("desk", name)
+        statements.append(statement.execute if statement.name in ready else _sql(name).rstrip(";"))
+    cur.execute(";\n".join(statements), params)
+
+
 def _rows(cur: psycopg2.extensions.cursor) -> list[dict[str, Any]]:
     names = column_names(cur)
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
@@ -62,7 +79,7 @@ def to_eur(cfg: DeskConfig, amount: Decimal, currency: str) -> Decimal:
 
 def load_facts(cur: psycopg2.extensions.cursor, customer_id: str) -> tuple[CheckFacts, str] | None:
     """The facts a check decides from and the customer's risk segment, or None for an unrated customer."""
-    cur.execute(_sql("check_facts"), {"c": customer_id})
+    _execute(cur, "check_lock", "check_facts", params={"c": customer_id})
     row = cur.fetchone()
     if row is None:
         return None
@@ -110,9 +127,10 @@ def credit_check(
         raise DeskError(404, "unknown customer: no rating is published for this account id")
     facts, segment = loaded
     result = evaluate(facts, amount_eur, today, cfg.check)
-    cur.execute(
-        _sql("record_check"),
-        {
+    _execute(
+        cur,
+        "record_check",
+        params={
             "customer_id": req.customer_id,
             "order_ref": req.order_ref,
             "amount": req.amount,

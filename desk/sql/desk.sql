@@ -18,12 +18,16 @@ where user_name = %(user)s and revoked_at is null;
 insert into desk.audit_log (actor, role, action, target, why, outcome, detail)
 values (%(actor)s, %(role)s, %(action)s, %(target)s, %(why)s, %(outcome)s, %(detail)s::jsonb);
 
--- name: check_facts
--- Everything a credit check decides from, in one round trip: the customer's latest rating version
--- (and the last rated date it holds on), the override holding today, exposure, warnings and blocks.
--- The lock first: checks of one customer run one at a time (until commit), so two orders cannot both
--- pass on the same headroom.
+-- name: check_lock
+-- Taken first, as a statement of its own: checks of one customer run one at a time (until commit),
+-- so two orders cannot both pass on the same headroom; check_facts, the next statement, reads with a
+-- snapshot taken after the lock (and so sees the check that held it).
 select pg_advisory_xact_lock(4171019, hashtext(%(c)s));
+
+-- name: check_facts
+-- Everything a credit check decides from, in one statement (sent with check_lock in one round trip):
+-- the customer's latest rating version (and the last rated date it holds on), the override holding
+-- today, exposure, warnings and blocks.
 with v as (
     select *
     from ratings.customer_rating_versions
