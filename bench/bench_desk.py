@@ -6,7 +6,7 @@ Creates a scratch database on the warehouse's server (or --url's), migrates it, 
 rated book of --customers customers straight into ratings.* (one rating version each, exposure,
 2 % with an open critical warning), issues a sales token, starts `python -m desk serve` on a free
 loopback port, and drives POST /v1/credit-checks with locust headless for --seconds at --rps (users x
-a constant rate each). Prints locust's figures for the check (requests, failures, p50/p95/p99 ms,
+a Poisson stream of 5 checks/s each). Prints locust's figures for the check (requests, failures, p50/p95/p99 ms,
 requests/s) and whether the goal (p99 < 25 ms at 300 requests/s) was met, as one JSON document.
 """
 
