@@ -5,6 +5,7 @@ python -m desk token create --user alice --role credit_analyst   # prints the to
 python -m desk token revoke --user alice
 python -m desk refresh-exposure     # as a role that reads marts (the warehouse connection)
 python -m desk sync                 # open cases for the latest ratings' review/hold and critical warnings
+python -m desk managers --file managers.csv   # account managers from a CRM export (account_id,manager)
 python -m desk openapi > docs/desk-openapi.json
 """
 
@@ -54,6 +55,22 @@ def _sync(_: argparse.Namespace) -> None:
         print(sync_cases(cur, DeskConfig.load(), Principal(user="desk-sync", role="credit_manager")))
 
 
+def _managers(args: argparse.Namespace) -> None:
+    from desk.service import load_managers, read_managers
+
+    try:
+        with open(args.file, newline="", encoding="utf-8") as fh:
+            managers = read_managers(fh, args.file)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        sys.exit(str(exc))
+    with transaction(desk_url()) as cur:
+        changed = load_managers(cur, managers, Principal(user=args.user, role="credit_manager"), args.file)
+    print(
+        f"account managers: {len(managers)} row(s) read, {changed} assignment(s) added or changed",
+        file=sys.stderr,
+    )
+
+
 def _after_publish(_: argparse.Namespace) -> None:
     from desk.service import after_publish
     from desk.settings import DeskConfig
@@ -101,6 +118,10 @@ def main(argv: list[str] | None = None) -> None:
         "refresh-exposure", help="refresh desk.customer_exposure from the feature mart"
     ).set_defaults(run=_refresh)
     sub.add_parser("sync", help="open cases for the latest ratings").set_defaults(run=_sync)
+    managers = sub.add_parser("managers", help="load account managers (case owners) from a CRM export CSV")
+    managers.add_argument("--file", required=True, help="CSV with the columns account_id,manager")
+    managers.add_argument("--user", default="crm-sync", help="who loads it (the audit trail's actor)")
+    managers.set_defaults(run=_managers)
     sub.add_parser(
         "after-publish", help="refresh-exposure, then sync, in one transaction (what the daily DAG runs)"
     ).set_defaults(run=_after_publish)

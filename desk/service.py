@@ -419,3 +419,74 @@ def customer_view(cur: psycopg2.extensions.cursor, customer_id: str) -> dict[str
 def list_audit(cur: psycopg2.extensions.cursor, actor: str | None, limit: int) -> list[dict[str, Any]]:
     cur.execute(_sql("list_audit"), {"actor": actor, "limit": limit})
     return _rows(cur)
+
+
+MANAGER_MAX_LENGTH = 100
+
+
+def read_managers(lines: Any, source: str) -> dict[str, str]:
+    """A CRM export of account managers (CSV with the columns account_id and manager) -> {customer_id: manager}.
+
+    Every row is checked before anything is written: a bad account id, an empty or overlong manager, or an
+    account given two different managers is a ValueError naming the file and line of each problem.
+    """
+    import csv
+
+    from desk.customers import customer_id_for
+
+    reader = csv.DictReader(lines)
+    missing = {"account_id", "manager"} - set(reader.fieldnames or [])
+    if missing:
+        raise ValueError(
+            f"{source}: the header lacks {', '.join(sorted(missing))} (columns: account_id,manager)"
+        )
+    managers: dict[str, str] = {}
+    seen: dict[str, tuple[str, int]] = {}
+    problems: list[str] = []
+    for row in reader:
+        line = reader.line_num
+        account_id, manager = (row.get("account_id") or "").strip(), (row.get("manager") or "").strip()
+        if not manager or len(manager) > MANAGER_MAX_LENGTH:
+            problems.append(f"line {line}: manager must be 1 to {MANAGER_MAX_LENGTH} characters")
+            continue
+        try:
+            customer = customer_id_for(account_id)
+        except ValueError as exc:
+            problems.append(f"line {line}: {exc}")
+            continue
+        if account_id in seen and seen[account_id][0] != manager:
+            problems.append(
+                f"line {line}: {account_id} already has manager {seen[account_id][0]!r} (line {seen[account_id][1]})"
+            )
+            continue
+        seen[account_id] = (manager, line)
+        managers[customer] = manager
+    if problems:
+        shown = "; ".join(problems[:20]) + (f"; and {len(problems) - 20} more" if len(problems) > 20 else "")
+        raise ValueError(f"{source}: {len(problems)} bad row(s), nothing loaded: {shown}")
+    return managers
+
+
+def load_managers(
+    cur: psycopg2.extensions.cursor, managers: dict[str, str], who: Principal, source: str
+) -> int:
+    """Assign the account managers (the case owner of their customers from now on), with one audit row.
+
+    Customers not in the export keep their manager (the export may be partial); returns the number of
+    assignments added or changed.
+    """
+    customers = sorted(managers)
+    cur.execute(
+        _sql("upsert_managers"), {"customers": customers, "managers": [managers[c] for c in customers]}
+    )
+    changed = max(cur.rowcount, 0)
+    audit.record(
+        cur,
+        actor=who.user,
+        role=who.role,
+        action="managers.load",
+        outcome="ok",
+        target=source[:200],
+        detail={"rows": len(customers), "changed": changed},
+    )
+    return changed

@@ -306,3 +306,12 @@ order by o.created_at desc;
 select e.as_of_date, e.open_receivables, e.open_orders
 from desk.customer_exposure as e
 where e.customer_id = %(c)s;
+
+-- name: upsert_managers
+-- The account managers of a CRM export (desk.service.load_managers): one statement for the whole file.
+-- Parameters: %(customers)s and %(managers)s, arrays of the same length.
+insert into desk.account_managers (customer_id, manager, updated_at)
+select customer_id, manager, now()
+from unnest(%(customers)s::text [], %(managers)s::text []) as f (customer_id, manager)
+on conflict (customer_id) do update set manager = excluded.manager, updated_at = excluded.updated_at
+where desk.account_managers.manager is distinct from excluded.manager;

@@ -3,12 +3,17 @@ overrides with four eyes, flowing into the next publish and into monitoring."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 
+from common.paths import REPO_ROOT
 from ratings.overrides import active_overrides, apply_limit_overrides
-from tests.helpers.desk import Customer, add_warning, issue_tokens, run_sql, seed_book
+from tests.helpers.desk import Customer, add_warning, as_desk_service, issue_tokens, run_sql, seed_book
 from tests.helpers.gates import stage_ratings
 from tests.helpers.sql import fetch
 
@@ -21,14 +26,40 @@ USERS = {"ana": "credit_analyst", "bob": "credit_analyst", "mia": "credit_manage
          "sam": "sales"}
 
 
+def load_managers(desk, path: Path, text: str) -> subprocess.CompletedProcess:
+    """`python -m desk managers --file` as desk_service, on a CRM export written to path."""
+    path.write_text(text)
+    return subprocess.run([sys.executable, "-m", "desk", "managers", "--file", str(path), "--user", "crm-sync"],
+                          cwd=REPO_ROOT, env={**os.environ, "DESK_WAREHOUSE_URL": as_desk_service(desk.url)},
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
 @pytest.fixture(scope="module")
-def tokens(desk) -> dict[str, str]:
+def tokens(desk, tmp_path_factory) -> dict[str, str]:
     seed_book(desk.url, [REVIEW, HOLD, MANAGED, WARNED, CALM])
     add_warning(desk.url, WARNED)
     add_warning(desk.url, CALM, severity="warning", rule="UTIL_90", message="Limit use above 90%")
-    run_sql(desk.url, "insert into desk.account_managers (customer_id, manager) values (%s, 'lena.am')",
-            (MANAGED.customer_id,))
+    # the CRM's account manager of MANAGED, loaded the way a deployment does it
+    loaded = load_managers(desk, tmp_path_factory.mktemp("crm") / "managers.csv",
+                           f"account_id,manager\n{MANAGED.account_id},lena.am\n")
+    assert loaded.returncode == 0, loaded.stderr
     return issue_tokens(desk.url, USERS)
+
+
+def test_managers_export_refuses_bad_rows_and_writes_nothing(desk, tokens, tmp_path) -> None:
+    before = fetch(desk.url, "select customer_id, manager from desk.account_managers order by 1")
+    assert before == [(MANAGED.customer_id, "lena.am")]
+    bad = load_managers(desk, tmp_path / "bad.csv", f"account_id,manager\n{REVIEW.account_id},tom.am\n"
+                        f"bad id;drop,tom.am\n{HOLD.account_id},\n{REVIEW.account_id},ida.am\n")
+    assert bad.returncode != 0
+    assert "3 bad row(s), nothing loaded" in bad.stderr
+    assert "line 3: not a CRM account id" in bad.stderr and "line 4: manager must be" in bad.stderr
+    assert "line 5: ACC-Q-REVIEW already has manager 'tom.am' (line 2)" in bad.stderr
+    no_header = load_managers(desk, tmp_path / "nohead.csv", "account,owner\nACC-1,x\n")
+    assert no_header.returncode != 0 and "the header lacks account_id, manager" in no_header.stderr
+    assert fetch(desk.url, "select customer_id, manager from desk.account_managers order by 1") == before
+    audits = fetch(desk.url, "select actor, outcome, detail->>'rows' from desk.audit_log where action = 'managers.load'")
+    assert audits == [("crm-sync", "ok", "1")]
 
 
 def post(desk, token: str, path: str, body: dict | None = None):
