@@ -27,8 +27,9 @@ def _mark_done(marker: dict) -> None:
 
 def summary(as_of: date) -> str:
     """Customers per grade, the decisions per grade, warnings, model version, and where to look next."""
+    from common.config import load_config
     from common.warehouse import connect, one_row
-    from ratings.monitoring import decision_mix, format_decision_mix
+    from ratings.monitoring import decision_mix, format_decision_mix, format_monitoring, monitoring_summary
 
     conn = connect()
     with conn.cursor() as cur:
@@ -56,6 +57,7 @@ def summary(as_of: date) -> str:
         cur.execute("select count(*) from ratings.credit_warnings where status = 'open'")
         open_total = one_row(cur)[0]
         mix = decision_mix(cur, as_of)
+        monitored = monitoring_summary(cur, as_of)
     conn.close()
     total = sum(n for _, n in grades)
     lines = [f"Ratings for {as_of}: {total:,} customers rated"]
@@ -68,6 +70,8 @@ def summary(as_of: date) -> str:
     lines.append(f"Warnings opened today: {new} ({open_total} open in total)")
     if initial:
         lines.append(f"  already present on the first rated date (counted, not alerted): {initial}")
+    lines.append("Model monitoring (ratings.model_monitoring, ratings.backtest_by_grade):")
+    lines += format_monitoring(monitored, int(load_config("model")["horizon_months"]))
     state = state_dir()
     lines += [
         "",

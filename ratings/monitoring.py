@@ -167,3 +167,42 @@ def format_decision_mix(mix: dict[str, dict[str, int]]) -> list[str]:
     lines.append(f"  {'all':<5}" + "".join(f"{totals[d]:>9,}" for d in DECISIONS))
     lines.append(f"  {'share':<5}" + "".join(f"{totals[d] / max(rated, 1):>9.1%}" for d in DECISIONS))
     return lines
+
+
+STABLE_PSI = 0.10  # below: stable; 0.10-0.25: some shift; above: material (docs/bi.md)
+
+
+def monitoring_summary(cur: psycopg2.extensions.cursor, as_of_date: date) -> tuple[Any, ...] | None:
+    """(psi, default_share, new_defaults, latest matured back-test) of a rated date, None if not rated."""
+    cur.execute(queries("monitoring")["monitoring_summary"], {"as_of_date": as_of_date})
+    return cur.fetchone()
+
+
+def format_monitoring(row: tuple[Any, ...] | None, horizon_months: int) -> list[str]:
+    """The monitoring of a rated date in words: PSI with its reading, defaults, and the latest back-test."""
+    if row is None:
+        return ["  no monitoring row for this date (not rated)"]
+    psi, default_share, new_defaults, latest = row
+    if psi is None:
+        reading = "no PSI (the champion records no training grade distribution)"
+    else:
+        shift = "stable" if psi < STABLE_PSI else "some shift" if psi < 0.25 else "material shift"
+        reading = f"PSI {psi:.3f} against training, performing grades ({shift})"
+    share = "n/a" if default_share is None else f"{default_share:.1%}"
+    new = "n/a on a first rated date" if new_defaults is None else f"{new_defaults:,}"
+    lines = [f"  {reading}", f"  rated in default (D): {share}; new defaults today: {new}"]
+    if not latest:
+        lines.append(
+            f"  back-test: no rated date has matured yet (each matures {horizon_months} months after it is rated)"
+        )
+        return lines
+    backtest = latest if isinstance(latest, dict) else json.loads(latest)
+    lines.append(
+        f"  back-test of {backtest['cohort_date']} (matured {backtest['horizon_end_date']}): "
+        f"{backtest['defaults']:,} defaults in {backtest['customers']:,} customers"
+    )
+    lines += [
+        f"    {grade:<4} PD {g['mean_pd']:.2%} vs realised {g['default_rate']:.2%} ({g['customers']:,}): {g['verdict']}"
+        for grade, g in backtest["grades"].items()
+    ]
+    return lines

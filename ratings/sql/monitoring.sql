@@ -80,3 +80,18 @@ inner join ratings.rating_master_scale as s on s.grade = r.rating_grade
 where r.as_of_date = %(as_of_date)s
 group by r.rating_grade, s.grade_rank, r.decision
 order by s.grade_rank, r.decision;
+
+-- name: monitoring_summary
+-- A rated date's monitoring row, and the back-test of the latest matured rated date up to it (the demo
+-- summary, ratings.monitoring.format_monitoring). Parameters: %(as_of_date)s.
+select
+    m.psi,
+    m.default_share,
+    m.new_defaults,
+    (
+        select b.backtest from ratings.model_monitoring as b
+        where b.backtest is not null and b.as_of_date <= %(as_of_date)s
+        order by b.as_of_date desc limit 1
+    ) as latest_backtest
+from ratings.model_monitoring as m
+where m.as_of_date = %(as_of_date)s;

@@ -13,6 +13,7 @@ import pytest
 from common.config import load_config
 from common.warehouse import transaction
 from ml.registry import Champion, load_champion
+from ratings.monitoring import monitoring_summary
 from ratings.publish import score_and_publish
 from tests.helpers.contract_model import MODEL_NAME, register_contract_model, synthetic_features
 from tests.helpers.feature_mart import create_feature_mart
@@ -143,6 +144,12 @@ def test_backfill_rates_each_date_with_the_model_version_and_backtests_matured_c
         assert 0 <= g["p_value"] <= 1 and g["interval"][0] < g["interval"][1]
         if g["defaults"]:  # (with no default the Jeffreys interval's lower end stays just above 0)
             assert g["interval"][0] <= g["default_rate"] <= g["interval"][1]
+    # the demo summary's monitoring read: D3's own PSI, and the latest matured back-test up to D3 (D1's)
+    with transaction(warehouse_url) as cur:
+        psi_d3, _, _, latest = monitoring_summary(cur, D3)
+        assert monitoring_summary(cur, D3 + pd.Timedelta(days=1)) is None  # not a rated date
+    assert psi_d3 == fetch(warehouse_url, "select psi from ratings.model_monitoring where as_of_date = %s", (D3,))[0][0]
+    assert latest == backtest
 
 
 def test_failed_gate_or_failing_model_leaves_the_previous_state(warehouse_url: str, champion: Champion) -> None:
@@ -308,3 +315,4 @@ def test_bi_reads_the_reasons_in_words_beside_the_codes(warehouse_url: str, cham
     assert any(codes for codes, _ in rows)
     for codes, texts in rows:
         assert texts == [dictionary[c]["text"] for c in codes]
+

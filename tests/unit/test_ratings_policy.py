@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.evaluate import psi
+from ml.evaluate import jeffreys_test, psi
 from ml.scale import load_master_scale
 from ratings.limits import decide, load_limit_policy, recommended_limits
-from ratings.monitoring import format_decision_mix, grade_shares
+from ratings.monitoring import format_decision_mix, format_monitoring, grade_shares
 from ratings.scoring import RatingContext, check_predictions, rate_frame
 from ratings.segments import load_segments, segment_for_grade
 from ratings.staging import pg_text_array
@@ -263,3 +263,27 @@ def test_the_decision_mix_table_lists_each_grade_then_totals_and_shares() -> Non
     assert lines[1].split() == ["A", "3", "0", "1", "0"] and lines[2].split() == ["D", "0", "0", "0", "1"]
     assert lines[3].split() == ["all", "3", "0", "1", "1"]
     assert lines[4].split() == ["share", "60.0%", "0.0%", "20.0%", "20.0%"]
+
+
+def test_monitoring_summary_reads_the_psi_and_says_when_nothing_has_matured() -> None:
+    lines = format_monitoring((0.031, 0.004, None, None), horizon_months=12)
+    assert lines[0] == "  PSI 0.031 against training, performing grades (stable)"
+    assert "rated in default (D): 0.4%; new defaults today: n/a on a first rated date" in lines[1]
+    assert "no rated date has matured yet (each matures 12 months after it is rated)" in lines[2]
+    assert "(material shift)" in format_monitoring((0.31, 0.0, 3, None), horizon_months=12)[0]
+    assert format_monitoring(None, horizon_months=12) == ["  no monitoring row for this date (not rated)"]
+
+
+def test_monitoring_summary_shows_the_latest_back_test_per_grade_with_its_verdict() -> None:
+    grades = {}
+    for grade, customers, defaults, mean_pd in (("A", 400, 1, 0.004), ("CCC", 50, 12, 0.08)):
+        test = jeffreys_test(defaults, customers, mean_pd, 0.05)
+        grades[grade] = {"customers": customers, "defaults": defaults, "default_rate": defaults / customers,
+                         "mean_pd": mean_pd, "verdict": test["verdict"]}
+    backtest = {"cohort_date": "2025-01-31", "horizon_end_date": "2026-01-31", "customers": 450, "defaults": 13,
+                "grades": grades}
+    lines = format_monitoring((0.05, 0.01, 2, backtest), horizon_months=12)
+    assert lines[2] == "  back-test of 2025-01-31 (matured 2026-01-31): 13 defaults in 450 customers"
+    assert lines[3] == "    A    PD 0.40% vs realised 0.25% (400): ok"
+    # 12 of 50 against a PD of 8 %: the grade's PD is too low, and the summary says so
+    assert lines[4] == "    CCC  PD 8.00% vs realised 24.00% (50): underestimates"
