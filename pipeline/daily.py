@@ -207,7 +207,9 @@ def announce_matured_labels(day: date) -> dict:
 
 def score(day: date, run_id: str) -> dict:
     """Score the snapshot with @champion, gate the ratings, publish ratings, warnings, monitoring."""
+    from common.warehouse import connection_url
     from expectations.gate import run_gate
+    from ratings.maintenance import reclaim_dead_rows
     from ratings.publish import score_and_publish
 
     def ratings_gate(**kwargs: Any) -> Any:
@@ -215,6 +217,8 @@ def score(day: date, run_id: str) -> dict:
 
     with recorded(run_id, DAG_ID, "score_and_publish", day) as rec:
         result = _plain(score_and_publish(day, run_id, gate=ratings_gate))
+        # dead rows of the publish: VACUUM where the server's autovacuum is off (ratings.maintenance)
+        result["reclaimed"] = reclaim_dead_rows(connection_url(WAREHOUSE))
         rec.rows = int(result.get("rows_scored", 0)) if isinstance(result, dict) else None
         rec.detail = result
     return result
