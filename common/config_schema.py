@@ -386,6 +386,10 @@ class Monitoring(Strict):
     backtest_alpha: Share = 0.05
 
 
+class Scoring(Strict):
+    partitions: Annotated[int, Field(ge=1, le=256)] = 1
+
+
 class ModelFile(Strict):
     model_name: str
     experiment: str
@@ -402,6 +406,7 @@ class ModelFile(Strict):
     shadow: Shadow = Shadow()
     reasons: Reasons = Reasons()
     monitoring: Monitoring = Monitoring()
+    scoring: Scoring = Scoring()
 
 
 # --- desk.yml ------------------------------------------------------------------------------------

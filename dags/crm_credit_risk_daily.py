@@ -4,7 +4,9 @@
 Every day, for the data interval `[D, D+1)`: extract CRM and finance changes into raw, gate the raw
 batch, build the point-in-time feature snapshot for `D` with dbt, gate it, check that a `@champion` model
 exists (models come only from `credit_model_training`: without one the run fails and says so), score
-every active customer and publish ratings, credit decisions, early warnings and monitoring to the
+every active customer in `scoring.partitions` hash partitions (config/model.yml; one mapped task each,
+taken by the workers in parallel, a failed partition retried alone) and publish, once every partition
+is staged and in one transaction, ratings, credit decisions, early warnings and monitoring to the
 `ratings` schema, then e-mail the day's new critical warnings, and last score the `@challenger` model
 in shadow (`model_shadow.scores`, never published) for the champion-challenger view. On a day a
 snapshot's default horizon ends, the Asset `customer_default_labels` is updated, which schedules
@@ -106,11 +108,27 @@ def crm_credit_risk_daily():
 
         return daily.check_champion(daily.as_of_date(data_interval_end), run_id)
 
-    @task(multiple_outputs=False, inlets=[FEATURE_SNAPSHOT, CREDIT_MODEL], outlets=[RATINGS])
-    def score_and_publish(data_interval_end=None, run_id=None) -> dict:
+    @task(inlets=[CREDIT_MODEL])
+    def plan_scoring(data_interval_end=None, run_id=None) -> list[int]:
+        """Resolve @champion once and split the book into config/model.yml scoring.partitions parts."""
         from pipeline import daily
 
-        return daily.score(daily.as_of_date(data_interval_end), run_id)
+        return daily.plan_scoring(daily.as_of_date(data_interval_end), run_id)
+
+    @task(multiple_outputs=False, inlets=[FEATURE_SNAPSHOT])
+    def score_partition(partition: int, data_interval_end=None, run_id=None) -> dict:
+        """One partition scored and staged; the workers take the partitions in parallel, and a failed
+        partition is retried alone."""
+        from pipeline import daily
+
+        return daily.score_partition(daily.as_of_date(data_interval_end), run_id, partition)
+
+    @task(multiple_outputs=False, inlets=[FEATURE_SNAPSHOT, CREDIT_MODEL], outlets=[RATINGS])
+    def score_and_publish(data_interval_end=None, run_id=None) -> dict:
+        """Every partition staged: gate the ratings, publish the day in one transaction."""
+        from pipeline import daily
+
+        return daily.publish(daily.as_of_date(data_interval_end), run_id)
 
     @task
     def alert_critical_warnings(data_interval_end=None, run_id=None) -> int:
@@ -132,6 +150,7 @@ def crm_credit_risk_daily():
         return daily.shadow(daily.as_of_date(data_interval_end), run_id)
 
     features_gated = gate_features()
+    planned = plan_scoring()
     chain(
         prepare_warehouse(),
         extract_crm(),
@@ -140,6 +159,8 @@ def crm_credit_risk_daily():
         build_features(),
         features_gated,
         check_champion(),
+        planned,
+        score_partition.expand(partition=planned),
         score_and_publish(),
         refresh_desk(),
         alert_critical_warnings(),

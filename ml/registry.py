@@ -136,13 +136,19 @@ def train_distribution(tags: dict[str, str]) -> dict[str, float] | None:
     return {str(k): float(v) for k, v in json.loads(raw).items()}
 
 
-def load_champion() -> Champion:
-    """The version @champion resolves to, loaded by its number (the number every rating records)."""
+def load_champion(version: str | None = None, *, with_model: bool = True) -> Champion:
+    """The version @champion resolves to (or the given version), loaded by its number (the number every
+    rating records). with_model=False reads only what the registry records about it (publishing a day
+    whose partitions were scored elsewhere needs the version's training grade mix, not the model)."""
     import mlflow.pyfunc
 
-    version = _client().get_model_version_by_alias(_name(), CHAMPION)
-    model = mlflow.pyfunc.load_model(f"models:/{_name()}/{version.version}")
-    return Champion(_name(), str(version.version), model, train_distribution(dict(version.tags or {})))
+    client = _client()
+    if version is None:
+        record = client.get_model_version_by_alias(_name(), CHAMPION)
+    else:
+        record = client.get_model_version(_name(), str(version))
+    model = mlflow.pyfunc.load_model(f"models:/{_name()}/{record.version}") if with_model else None
+    return Champion(_name(), str(record.version), model, train_distribution(dict(record.tags or {})))
 
 
 def set_alias(alias: str, version: str, reason: str = "", actor: str | None = None) -> None:

@@ -205,23 +205,62 @@ def announce_matured_labels(day: date) -> dict:
     return {"matured_cohorts": cohorts}
 
 
-def score(day: date, run_id: str) -> dict:
-    """Score the snapshot with @champion, gate the ratings, publish ratings, warnings, monitoring."""
+def plan_scoring(day: date, run_id: str) -> list[int]:
+    """Resolve @champion once and plan the day's scoring in config/model.yml scoring.partitions hash
+    partitions (ratings.partitions); returns the partition numbers the score_partition tasks map over."""
+    from common.warehouse import connection_url
+    from ml.registry import load_champion
+    from ratings.partitions import configured_partitions
+    from ratings.partitions import plan_scoring as plan
+
+    with recorded(run_id, DAG_ID, "plan_scoring", day) as rec:
+        champion = load_champion(with_model=False)
+        planned = plan(connection_url(WAREHOUSE), day, run_id, champion, configured_partitions())
+        rec.detail = {"partitions": planned.partitions, "model_version": planned.model_version}
+    return planned.numbers()
+
+
+def score_partition(day: date, run_id: str, partition: int) -> dict:
+    """Score one partition of the day with the planned model version and stage it (ratings_stage)."""
+    from common.warehouse import connection_url
+    from ml.registry import load_champion
+    from ratings.partitions import planned_version, stage_partition
+
+    url = connection_url(WAREHOUSE)
+    with recorded(run_id, DAG_ID, f"score_partition[{partition}]", day) as rec:
+        champion = load_champion(planned_version(url, day, run_id))
+        staged = stage_partition(url, day, run_id, partition, champion)
+        rec.rows = staged.rows
+        rec.detail = {"partition": partition, "model_version": champion.version, **dataclasses.asdict(staged)}
+    return rec.detail
+
+
+def publish(day: date, run_id: str) -> dict:
+    """Once every partition is staged: gate the staged ratings and publish ratings, warnings and
+    monitoring in one transaction (task score_and_publish)."""
     from common.warehouse import connection_url
     from expectations.gate import run_gate
     from ratings.maintenance import reclaim_dead_rows
-    from ratings.publish import score_and_publish
+    from ratings.publish import publish_partitions
 
     def ratings_gate(**kwargs: Any) -> Any:
         return run_gate("ratings", as_of_date=day, run_id=run_id, **kwargs)
 
     with recorded(run_id, DAG_ID, "score_and_publish", day) as rec:
-        result = _plain(score_and_publish(day, run_id, gate=ratings_gate))
+        result = _plain(publish_partitions(day, run_id, gate=ratings_gate))
         # dead rows of the publish: VACUUM where the server's autovacuum is off (ratings.maintenance)
         result["reclaimed"] = reclaim_dead_rows(connection_url(WAREHOUSE))
-        rec.rows = int(result.get("rows_scored", 0)) if isinstance(result, dict) else None
+        rec.rows = int(result.get("rows_scored", 0))
         rec.detail = result
     return result
+
+
+def score(day: date, run_id: str) -> dict:
+    """plan_scoring, every score_partition and score_and_publish in this process, one after the other
+    (what the DAG's scoring tasks do on workers; for the demo, benchmarks and tests)."""
+    for partition in plan_scoring(day, run_id):
+        score_partition(day, run_id, partition)
+    return publish(day, run_id)
 
 
 def shadow(day: date, run_id: str) -> dict:

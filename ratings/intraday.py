@@ -12,14 +12,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from common.warehouse import WAREHOUSE, connection_url, copy_rows, one_row, transaction
+from common.warehouse import WAREHOUSE, connection_url, one_row, transaction
 from ml.registry import Champion, load_champion
 from ratings.overrides import apply_limit_overrides
 from ratings.publish import PUBLISH_LOCK_KEY
 from ratings.queries import queries
-from ratings.scoring import RatingContext, rate_frame, read_snapshot
-from ratings.staging import RATING_COLUMNS, STAGE_OBSERVATIONS, STAGE_TABLE, add_references, staged_rows
-from ratings.warnings_rules import evaluate_rules
+from ratings.scoring import RatingContext, read_snapshot
+from ratings.staging import stage_frames
 
 RERATED_FEATURE_TABLE = "marts.customer_features_rerated"
 
@@ -80,16 +79,7 @@ def publish_intraday(
                 f"{as_of_date} is rated by the daily run already (latest rated date {latest})"
             )
         cur.execute(sql["clear_stage"], params)
-        for frame in features:
-            rated = rate_frame(frame, champion.model.predict(frame), ctx)
-            rated = add_references(cur, rated, as_of_date, ctx.rules, ctx.scale)
-            hits = evaluate_rules(rated, ctx.rules, champion.version)
-            result.customers += copy_rows(
-                cur, STAGE_TABLE, RATING_COLUMNS, staged_rows(rated, as_of_date, run_id, champion, scored_at)
-            )
-            hits.insert(0, "run_id", run_id)
-            hits["as_of_date"] = as_of_date.isoformat()
-            copy_rows(cur, STAGE_OBSERVATIONS, list(hits.columns), hits)
+        result.customers = stage_frames(cur, features, as_of_date, run_id, champion, ctx, scored_at).rows
         apply_limit_overrides(cur, as_of_date, run_id)
         cur.execute(sql["grade_changes"], params)
         for customer, old, new, decision in cur.fetchall():

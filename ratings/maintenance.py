@@ -25,6 +25,7 @@ PUBLISH_TABLES = (
     "ratings.credit_warnings",
     "ratings_stage.customer_ratings",
     "ratings_stage.warning_observations",
+    "ratings_stage.scoring_partitions",
 )
 
 

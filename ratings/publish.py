@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import psycopg2.extensions
@@ -15,11 +15,12 @@ from ml.scale import MasterScale
 from ratings import monitoring
 from ratings.episodes import EpisodeCounts, opened_counts, rebuild_episodes
 from ratings.overrides import apply_limit_overrides
+from ratings.partitions import plan_scoring, stage_partition, staged_plan
 from ratings.queries import queries
 from ratings.reasons import publish_reason_codes
 from ratings.scoring import DEFAULT_CHUNK_SIZE, FEATURE_TABLE, RatingContext, snapshot_columns
 from ratings.segments import Segment
-from ratings.staging import STAGE_TABLE, StageResult, stage_ratings
+from ratings.staging import STAGE_TABLE, StageResult
 from ratings.versions import publish_versions
 
 # gate(table="ratings_stage.customer_ratings", url=...) raises to stop the publish; the caller binds
@@ -150,27 +151,55 @@ def score_and_publish(
     champion: Champion | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> PublishResult:
-    """Score every active customer's snapshot of as_of_date with @champion and publish ratings.*.
+    """Score every active customer's snapshot of as_of_date with @champion and publish ratings.*, in
+    this process: the daily run's partitioned path (ratings.partitions) with one partition.
 
     1. stage: read marts.customer_features for D in chunks, score each chunk with the champion, add
        segment, recommended limit, decision and warning hits, and COPY them into ratings_stage (its own
        transaction; BI never reads ratings_stage);
-    2. gate, if given, is called as gate(table=STAGE_TABLE, url=url) once the rows are staged and
-       committed; it validates the rows of this run_id and as_of_date (bind them, e.g.
-       lambda **kw: run_gate("ratings", as_of_date=D, run_id=run_id, **kw)) and raises to stop;
-    3. publish: ONE transaction sets D's ratings in ratings.customer_rating_versions, records D in
-       ratings.rated_dates, replaces the master scale, the segments, the monitoring row and D's warning
-       observations, and rebuilds the warning episodes around D.
+    2. and 3.: publish_partitions (the gate, then one publishing transaction).
     A failure anywhere leaves the published ratings as they were; a rerun of D replaces D.
     """
     snapshot_columns()  # config names are checked before any statement runs
     url = url or connection_url(WAREHOUSE)
     champion = champion or load_champion()
-    ctx = RatingContext.from_config()
-    scored_at = datetime.now(UTC)
-    staged = stage_ratings(url, as_of_date, run_id, champion, ctx, scored_at, chunk_size)
+    plan_scoring(url, as_of_date, run_id, champion, partitions=1)
+    stage_partition(url, as_of_date, run_id, 0, champion, chunk_size=chunk_size)
+    return publish_partitions(as_of_date, run_id, url, gate=gate, champion=champion)
+
+
+def publish_partitions(
+    as_of_date: date,
+    run_id: str,
+    url: str | None = None,
+    *,
+    gate: RatingsGate | None = None,
+    champion: Champion | None = None,
+) -> PublishResult:
+    """Publish what the partitions of run_id staged for as_of_date, once every one of them is staged.
+
+    1. check: every partition of the run's plan is staged (PartitionsNotStaged names the missing ones);
+    2. gate, if given, is called as gate(table=STAGE_TABLE, url=url) on the staged, committed rows; it
+       validates the rows of this run_id and as_of_date (bind them, e.g.
+       lambda **kw: run_gate("ratings", as_of_date=D, run_id=run_id, **kw)) and raises to stop;
+    3. publish: ONE transaction sets D's ratings in ratings.customer_rating_versions, records D in
+       ratings.rated_dates, replaces the master scale, the segments, the monitoring row and D's warning
+       observations, and rebuilds the warning episodes around D.
+    champion: the planned version's registry record (read from the registry when not given; the model
+    itself is not needed here).
+    """
+    url = url or connection_url(WAREHOUSE)
+    with transaction(url) as cur:
+        plan, staged = staged_plan(cur, as_of_date, run_id)
     if staged.rows == 0:
         raise ValueError(f"no rows in {FEATURE_TABLE} for {as_of_date}: nothing to score")
+    champion = champion or load_champion(plan.model_version, with_model=False)
+    if (champion.name, champion.version) != (plan.model_name, plan.model_version):
+        raise ValueError(
+            f"run {run_id} staged {plan.model_name} version {plan.model_version}, not {champion.name} "
+            f"version {champion.version}"
+        )
+    ctx = RatingContext.from_config()
     if gate is not None:
         gate(table=STAGE_TABLE, url=url)
     with transaction(url) as cur:

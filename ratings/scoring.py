@@ -56,10 +56,15 @@ def snapshot_columns() -> dict[str, str]:
 
 
 def read_snapshot(
-    url: str, as_of_date: date, chunk_size: int = DEFAULT_CHUNK_SIZE, table: str = FEATURE_TABLE
+    url: str,
+    as_of_date: date,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    table: str = FEATURE_TABLE,
+    partition: tuple[int, int] | None = None,
 ) -> Iterator[pd.DataFrame]:
     """The feature snapshot of as_of_date, in customer_id order, chunk by chunk (`table`: a relation
     with the snapshot's columns, e.g. the credit-event re-rating's marts.customer_features_rerated).
+    partition=(p, n): only the customers of hash partition p of n (ratings_stage.scoring_partition).
 
     One COPY streams the snapshot through a pipe from a reader thread (its own connection) into
     pandas, which parses chunk_size rows at a time: memory is bounded by the chunk, not the population.
@@ -68,9 +73,16 @@ def read_snapshot(
     kinds = snapshot_columns()
     columns = list(kinds)
     # The feature names come from config, so the statement is composed from checked identifiers.
+    where = sql.SQL("as_of_date = {d}").format(d=sql.Literal(as_of_date))
+    if partition is not None:
+        p, n = (int(v) for v in partition)
+        if not 0 <= p < n:
+            raise ValueError(f"partition {p} of {n}: a partition is 0 to {n - 1}")
+        where = sql.SQL("{w} and ratings_stage.scoring_partition(customer_id, {n}) = {p}").format(
+            w=where, n=sql.Literal(n), p=sql.Literal(p)
+        )
     select = sql.SQL(
-        "copy (select {cols} from {table} where as_of_date = {d} order by customer_id)"
-        " to stdout with (format csv)"
+        "copy (select {cols} from {table} where {where} order by customer_id) to stdout with (format csv)"
     ).format(
         # flags are read as integers whether the mart stores them as integer or boolean
         cols=sql.SQL(", ").join(
@@ -78,7 +90,7 @@ def read_snapshot(
             for c in columns
         ),
         table=sql.Identifier(*table.split(".")),
-        d=sql.Literal(as_of_date),
+        where=where,
     )
     dtypes = {c: ("float64" if k in ("numeric", "flag") else "str") for c, k in kinds.items() if k != "date"}
     dates = [c for c, k in kinds.items() if k == "date"]

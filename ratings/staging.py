@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -11,11 +12,11 @@ import numpy as np
 import pandas as pd
 import psycopg2.extensions
 
-from common.warehouse import copy_rows, transaction
+from common.warehouse import copy_rows
 from ml.registry import Champion
 from ml.scale import MasterScale
 from ratings.queries import queries
-from ratings.scoring import DEFAULT_CHUNK_SIZE, RatingContext, rate_frame, read_snapshot
+from ratings.scoring import RatingContext, rate_frame
 from ratings.warnings_rules import Rule, evaluate_rules, lookbacks, ref_column
 
 STAGE_TABLE = "ratings_stage.customer_ratings"
@@ -105,29 +106,28 @@ def staged_rows(
     )
 
 
-def stage_ratings(
-    url: str,
+def stage_frames(
+    cur: psycopg2.extensions.cursor,
+    snapshot: Iterable[pd.DataFrame],
     as_of_date: date,
     run_id: str,
     champion: Champion,
     ctx: RatingContext,
     scored_at: datetime,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> StageResult:
-    """Score the snapshot chunk by chunk into ratings_stage (one transaction, committed on success)."""
+    """Score feature frames with the champion, rate them, evaluate the warning rules against the
+    reference ratings and COPY rows and hits into ratings_stage (in the caller's transaction)."""
     counts: Counter[str] = Counter()
     rows = observations = 0
-    with transaction(url) as cur:
-        cur.execute(queries("staging")["clear_date"], {"d": as_of_date})
-        for features in read_snapshot(url, as_of_date, chunk_size):
-            frame = rate_frame(features, champion.model.predict(features), ctx)
-            frame = add_references(cur, frame, as_of_date, ctx.rules, ctx.scale)
-            hits = evaluate_rules(frame, ctx.rules, champion.version)
-            rows += copy_rows(
-                cur, STAGE_TABLE, RATING_COLUMNS, staged_rows(frame, as_of_date, run_id, champion, scored_at)
-            )
-            hits.insert(0, "run_id", run_id)
-            hits["as_of_date"] = as_of_date.isoformat()
-            observations += copy_rows(cur, STAGE_OBSERVATIONS, list(hits.columns), hits)
-            counts.update(frame["rating_grade"].tolist())
+    for features in snapshot:
+        frame = rate_frame(features, champion.model.predict(features), ctx)
+        frame = add_references(cur, frame, as_of_date, ctx.rules, ctx.scale)
+        hits = evaluate_rules(frame, ctx.rules, champion.version)
+        rows += copy_rows(
+            cur, STAGE_TABLE, RATING_COLUMNS, staged_rows(frame, as_of_date, run_id, champion, scored_at)
+        )
+        hits.insert(0, "run_id", run_id)
+        hits["as_of_date"] = as_of_date.isoformat()
+        observations += copy_rows(cur, STAGE_OBSERVATIONS, list(hits.columns), hits)
+        counts.update(frame["rating_grade"].tolist())
     return StageResult(rows=rows, grade_counts=dict(counts), observations=observations)

@@ -51,6 +51,7 @@ where
 -- name: clear_stage
 delete from ratings_stage.customer_ratings where run_id = %(run)s;
 delete from ratings_stage.warning_observations where run_id = %(run)s;
+delete from ratings_stage.scoring_partitions where run_id = %(run)s;
 
 -- name: clear_reason_codes
 delete from ratings.reason_codes;

@@ -1,10 +1,4 @@
 -- Staging one run's ratings and warning hits in ratings_stage (BI never reads it); see ratings/staging.py.
--- Parameters: %(d)s the rated date.
-
--- name: clear_date
--- Staged rows of D left by earlier attempts: a run stages D afresh.
-delete from ratings_stage.customer_ratings where as_of_date = %(d)s;
-delete from ratings_stage.warning_observations where as_of_date = %(d)s;
 
 -- name: reference_ratings
 -- The version holding each customer's latest rating dated in [lo, hi]: the latest version overlapping

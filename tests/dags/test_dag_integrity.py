@@ -77,10 +77,22 @@ def test_daily_dag_partitions_by_a_real_data_interval(dagbag):
     dag = dagbag.dags["crm_credit_risk_daily"]
     assert isinstance(dag.timetable, CronDataIntervalTimetable)
     assert dag.max_active_runs == 1
-    flow = ["extract_crm", "gate_raw", "build_features", "gate_features", "check_champion", "score_and_publish",
-            "refresh_desk"]
+    flow = ["extract_crm", "gate_raw", "build_features", "gate_features", "check_champion", "plan_scoring",
+            "score_partition", "score_and_publish", "refresh_desk"]
     for before, after in itertools.pairwise(flow):
         assert before in dag.get_task(after).get_flat_relative_ids(upstream=True), f"{before} must run before {after}"
+
+
+def test_daily_dag_scores_partitions_as_mapped_tasks(dagbag):
+    """One score_partition task instance per planned partition, all upstream of the one publish."""
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
+
+    dag = dagbag.dags["crm_credit_risk_daily"]
+    mapped = dag.get_task("score_partition")
+    assert isinstance(mapped, MappedOperator)
+    assert "plan_scoring" in mapped.upstream_task_ids  # it maps over plan_scoring's list of partitions
+    assert dag.get_task("score_and_publish").upstream_task_ids == {"score_partition"}
+    assert mapped.retries >= 1  # a failed partition is retried alone
 
 
 def test_credit_events_dag_is_scheduled_by_the_redis_watcher(dagbag):

@@ -26,8 +26,10 @@ import psycopg2
 import pytest
 import sqlalchemy as sa
 
+from common.config import load_config
 from common.paths import REPO_ROOT
 from common.warehouse import libpq_dsn
+from tests.helpers.sql import fetch
 
 HISTORY_START = date(2023, 11, 1)  # 12 months of warm-up before the labelled snapshots
 FIRST, LAST = date(2026, 10, 29), date(2026, 10, 31)
@@ -179,6 +181,12 @@ def test_scheduler_backfill_forward_backward_and_dag_test_leave_identical_rows(
         on_celery = fingerprint(celery_wh)
         assert all(executed.values()), f"both workers should have run tasks: {executed}"
         assert sum(executed.values()) >= len(DATES) * 10, executed
+        # scoring was split: one mapped score_partition per partition of config/model.yml, for every date
+        partitions = load_config("model")["scoring"]["partitions"]
+        mapped = fetch(celery_metadata.set(drivername="postgresql").render_as_string(hide_password=False),
+                       "select count(*), count(distinct map_index) from task_instance"
+                       " where task_id = 'score_partition' and state = 'success'")[0]
+        assert partitions > 1 and mapped == (len(DATES) * partitions, partitions), mapped
 
         # (b) dag.test per date, in date order, on its own copy
         monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", dagtest_wh.replace("postgresql+psycopg2://", "postgresql://"))

@@ -3,12 +3,16 @@ publishing and shadow-scoring tests register it on a real MLflow store)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from datetime import date, timedelta
+from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
+import pytest
 from mlflow import MlflowClient
 from sklearn.linear_model import LogisticRegression
 
@@ -83,3 +87,20 @@ def register_contract_model(seed: int = 0) -> str:
     client.set_registered_model_alias(MODEL_NAME, "champion", version)
     client.set_model_version_tag(MODEL_NAME, version, "train_grade_distribution", json.dumps(grades))
     return version
+
+
+@contextlib.contextmanager
+def mlflow_store(folder: Path, experiment: str) -> Iterator[str]:
+    """A real MLflow store (SQLite + local artifacts) in `folder`, set as the tracking store and the
+    current experiment until the block ends; yields its tracking URI."""
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MLFLOW_TRACKING_URI", uri)
+    mp.setenv("MLFLOW_ARTIFACT_ROOT", str(folder / "artifacts"))
+    mlflow.set_tracking_uri(uri)
+    exp = mlflow.create_experiment(experiment, artifact_location=(folder / "artifacts").as_uri())
+    mlflow.set_experiment(experiment_id=exp)
+    try:
+        yield uri
+    finally:
+        mp.undo()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import mlflow
 import numpy as np
 import pandas as pd
 import psycopg2
@@ -12,11 +11,11 @@ import pytest
 
 from common.config import load_config
 from common.warehouse import transaction
-from ml.registry import Champion, load_champion
+from ml.registry import Champion
 from ratings.maintenance import PUBLISH_TABLES, reclaim_dead_rows
 from ratings.monitoring import monitoring_summary
 from ratings.publish import score_and_publish
-from tests.helpers.contract_model import MODEL_NAME, register_contract_model, synthetic_features
+from tests.helpers.contract_model import MODEL_NAME, synthetic_features
 from tests.helpers.feature_mart import create_feature_mart
 from tests.helpers.ratings import load_features
 from tests.helpers.sql import fetch
@@ -25,28 +24,6 @@ from tests.helpers.sql import fetch
 
 D1, D2, D3 = date(2026, 1, 29), date(2026, 1, 30), date(2026, 1, 31)
 N = 300
-
-
-@pytest.fixture(scope="module")
-def champion_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    """One registered champion for the module (logging a model costs seconds): (tracking uri, version)."""
-    folder = tmp_path_factory.mktemp("mlflow")
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MLFLOW_TRACKING_URI", uri)
-    mp.setenv("MLFLOW_ARTIFACT_ROOT", str(folder / "artifacts"))
-    mlflow.set_tracking_uri(uri)
-    exp = mlflow.create_experiment("ratings-test", artifact_location=(folder / "artifacts").as_uri())
-    mlflow.set_experiment(experiment_id=exp)
-    version = register_contract_model()
-    yield uri, version
-    mp.undo()
-
-
-@pytest.fixture
-def champion(champion_store: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> Champion:
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", champion_store[0])
-    return load_champion()
 
 
 def _ratings(url: str, d: date) -> list[tuple]:

@@ -9,7 +9,6 @@ import subprocess
 import sys
 from datetime import date
 
-import mlflow
 import numpy as np
 import pytest
 from mlflow import MlflowClient
@@ -21,7 +20,7 @@ from ml.evaluate import discrimination
 from ml.registry import load_champion
 from ratings.publish import score_and_publish
 from ratings.shadow import score_challenger
-from tests.helpers.contract_model import MODEL_NAME, register_contract_model, synthetic_features
+from tests.helpers.contract_model import MODEL_NAME, mlflow_store, register_contract_model, synthetic_features
 from tests.helpers.ratings import load_features
 from tests.helpers.sql import fetch
 
@@ -33,20 +32,13 @@ N = 400
 def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """@champion v1 and @challenger v2 (another fit), registered once for the module."""
     folder = tmp_path_factory.mktemp("mlflow")
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MLFLOW_TRACKING_URI", uri)
-    mp.setenv("MLFLOW_ARTIFACT_ROOT", str(folder / "artifacts"))
-    mlflow.set_tracking_uri(uri)
-    exp = mlflow.create_experiment("shadow-test", artifact_location=(folder / "artifacts").as_uri())
-    mlflow.set_experiment(experiment_id=exp)
-    champion = register_contract_model(seed=0)
-    challenger = register_contract_model(seed=3)
-    client = MlflowClient()
-    client.set_registered_model_alias(MODEL_NAME, "champion", champion)
-    client.set_registered_model_alias(MODEL_NAME, "challenger", challenger)
-    yield {"uri": uri, "champion": champion, "challenger": challenger, "artifacts": str(folder / "artifacts")}
-    mp.undo()
+    with mlflow_store(folder, "shadow-test") as uri:
+        champion = register_contract_model(seed=0)
+        challenger = register_contract_model(seed=3)
+        client = MlflowClient()
+        client.set_registered_model_alias(MODEL_NAME, "champion", champion)
+        client.set_registered_model_alias(MODEL_NAME, "challenger", challenger)
+        yield {"uri": uri, "champion": champion, "challenger": challenger, "artifacts": str(folder / "artifacts")}
 
 
 @pytest.fixture

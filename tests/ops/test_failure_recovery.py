@@ -24,6 +24,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
+from common.config import load_config
 from common.paths import REPO_ROOT
 from common.warehouse import connect, transaction
 from ingest.load import batch_id_for
@@ -297,15 +298,17 @@ def test_dbt_killed_while_replacing_the_snapshot_leaves_the_marts_and_rerun_rebu
     assert snapshot(url, AS_OF) == clean["marts"]
 
 
-def test_scoring_killed_mid_copy_into_the_stage_leaves_ratings_and_stage_untouched(
+def test_scoring_partition_killed_mid_copy_leaves_nothing_and_is_retried_alone(
         book: Book, clean: dict, tmp_path: Path) -> None:
     url = book.dbs.warehouse
     before = ratings(url, AS_OF)
     assert before == clean["ratings"]
     first = _scalar(url, "select min(customer_id) from marts.customer_features where as_of_date = %s", (AS_OF,))
+    partitions = load_config("model")["scoring"]["partitions"]
+    killed = _scalar(url, "select ratings_stage.scoring_partition(%s, %s)", (first, partitions))
     run_id = "killed_scoring"
     log = tmp_path / "score.log"
-    # an uncommitted staged row with the run's key for the first customer: the COPY waits on it
+    # an uncommitted staged row with the run's key for the first customer: its partition's COPY waits on it
     with holding(url, "insert into ratings_stage.customer_ratings (customer_id, as_of_date, pd_12m, score,"
                       " rating_grade, risk_segment, recommended_credit_limit, decision, decision_rationale,"
                       " model_name, model_version, run_id, scored_at) values (%s, %s, 0.5, 1, 'B', 'high', 0,"
@@ -315,13 +318,25 @@ def test_scoring_killed_mid_copy_into_the_stage_leaves_ratings_and_stage_untouch
         inject("sigkill", url, child, pid, blocker)
 
     assert ratings(url, AS_OF) == before
-    assert _scalar(url, "select count(*) from ratings_stage.customer_ratings") == 0
-    assert _scalar(url, "select count(*) from ratings_stage.warning_observations") == 0
+    # the killed partition left nothing; partitions staged before it stay staged (private to the run)
+    in_killed = "where ratings_stage.scoring_partition(customer_id, %s) = %s"
+    assert _scalar(url, f"select count(*) from ratings_stage.customer_ratings {in_killed}", (partitions, killed)) == 0
+    assert _scalar(url, f"select count(*) from ratings_stage.warning_observations {in_killed}",
+                   (partitions, killed)) == 0
+    staged = {p for (p,) in _rows(url, "select partition_no from ratings_stage.scoring_partitions"
+                                       " where run_id = %s and staged_at is not null", (run_id,))}
+    assert killed not in staged and staged < set(range(partitions))
 
     from pipeline import daily
 
-    daily.score(AS_OF, run_id)
+    with pytest.raises(RuntimeError, match=rf"partitions of {AS_OF} \(run {run_id}\) are not staged: .*{killed}"):
+        daily.publish(AS_OF, run_id)  # nothing is published while a partition is missing
+    assert ratings(url, AS_OF) == before
+    for partition in sorted(set(range(partitions)) - staged):  # what Airflow retries: the failed partitions only
+        daily.score_partition(AS_OF, run_id, partition)
+    daily.publish(AS_OF, run_id)
     assert ratings(url, AS_OF) == clean["ratings"]
+    assert _scalar(url, "select count(*) from ratings_stage.customer_ratings") == 0
 
 
 @pytest.mark.parametrize("fault", ["sigkill", "terminate"])

@@ -29,3 +29,14 @@ def test_peer_benchmark_goal_is_read_from_its_figures():
     goal = [g for g in run_all.goals(rows) if g[0].startswith("trainer's mean AUC")]
     assert goal == [("trainer's mean AUC at least the best peer library's on every public dataset",
                      "credit_data: 0.8000 vs hist_gradient_boosting 0.8200", False)]
+
+
+def test_two_workers_goal_is_read_from_the_partitions_benchmark():
+    def goal(figures: dict) -> tuple:
+        rows = [{"stage": "scoring over 1 and 2 workers", "peak_rss_mib": 100, "figures": figures}]
+        return next(g for g in run_all.goals(rows) if g[0].startswith("two workers"))
+
+    assert goal({"customers": 1000, "cores": 2, "speedup": {"1": 1.0, "2": 1.5}})[1:] == (
+        "1.5x at 1,000 customers on 2 cores", False)
+    assert goal({"customers": 1000, "cores": 8, "speedup": {"1": 1.0, "2": 1.8}})[2] is True
+    assert goal({})[1:] == ("not measured", None)

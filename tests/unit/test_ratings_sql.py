@@ -12,7 +12,8 @@ FILES = sorted(p.stem for p in SQL_DIR.glob("*.sql"))
 
 
 def test_the_ratings_sql_folder_holds_the_statements_of_each_publishing_step() -> None:
-    assert FILES == ["alerts", "episodes", "intraday", "monitoring", "overrides", "publish", "shadow", "staging", "versions"]
+    assert FILES == ["alerts", "episodes", "intraday", "monitoring", "overrides", "partitions", "publish", "shadow",
+                     "staging", "versions"]
 
 
 @pytest.mark.parametrize("file", FILES)
