@@ -6,14 +6,15 @@ Sets up a throw-away warehouse database (on TEST_WAREHOUSE_URL, else 127.0.0.1:5
 server), fills marts.customer_features with synthetic customers, trains and registers a real champion
 in a temporary MLflow store (ml.train.train_and_register; --model champion uses the configured
 store's @champion instead), then times ratings.publish.score_and_publish for --dates dates 30 days apart
-(the second exercises the change rules and the warning-episode rebuild), then for a quiet day: the day
-after the last date, whose snapshot repeats the day before except for --change-share of the customers.
+(the second exercises the change rules and the warning episodes), then for --quiet-days quiet days: the
+days after the last date, each snapshot repeating the day before except for --change-share of the customers.
 Peak memory is the resident set size of this process sampled every 50 ms while publishing, minus the
 resident size before.
 
-Storage: for every date, the bytes the ratings schema grew by (ratings.customer_rating_versions and
-ratings.rated_dates, pg_total_relation_size with indexes) next to what the full daily copy stored
-before the versions did (a table shaped like the old ratings.customer_ratings, with its key and date
+Storage: for every date, the bytes the stored ratings grew by (ratings.customer_rating_versions and
+ratings.rated_dates, pg_total_relation_size with indexes), the bytes the whole ratings schema grew by
+(with the warning episodes, which are the stored warning observations), next to what the full daily
+copy stored before the versions did (a table shaped like the old ratings.customer_ratings, with its key and date
 index, filled with the date's rows). Reads: `where as_of_date = X`, one customer's history and
 current_customer_ratings on the view, and the same reads on that full-copy table.
 
@@ -91,15 +92,18 @@ _RATING_COLUMNS = ("customer_id, as_of_date, pd_12m, score, rating_grade, risk_s
 
 
 def storage_bytes(url: str) -> dict[str, int]:
-    """Total bytes (heap, indexes, TOAST) of the stored ratings and of the full-copy table."""
+    """Total bytes (heap, indexes, TOAST) of the stored ratings, of the whole ratings schema (versions,
+    warning episodes, monitoring, ...) and of the full-copy table."""
     from common.warehouse import transaction
 
     with transaction(url) as cur:
         cur.execute("select pg_total_relation_size('ratings.customer_rating_versions')"
                     " + pg_total_relation_size('ratings.rated_dates'),"
+                    " (select sum(pg_total_relation_size(c.oid)) from pg_class as c"
+                    "  where c.relnamespace = 'ratings'::regnamespace and c.relkind in ('r', 'm')),"
                     " coalesce(pg_total_relation_size(to_regclass(%s)), 0)", (OLD_TABLE,))
-        versions, full = cur.fetchone()
-    return {"versions": int(versions), "full_copy": int(full)}
+        versions, schema, full = cur.fetchone()
+    return {"versions": int(versions), "ratings_schema": int(schema), "full_copy": int(full)}
 
 
 def copy_as_before(url: str, as_of_date: date) -> float:
@@ -123,7 +127,7 @@ def copy_as_before(url: str, as_of_date: date) -> float:
 
 
 def vacuum(url: str) -> float:
-    """VACUUM (ANALYZE) the versions and the full-copy table; returns seconds."""
+    """VACUUM (ANALYZE) the versions, the warning episodes and the full-copy table; returns seconds."""
     from common.warehouse import connect
 
     conn = connect(url)
@@ -131,7 +135,8 @@ def vacuum(url: str) -> float:
     try:
         start = time.perf_counter()
         with conn.cursor() as cur:
-            cur.execute(f"vacuum (analyze) ratings.customer_rating_versions, ratings.rated_dates, {OLD_TABLE}")
+            cur.execute("vacuum (analyze) ratings.customer_rating_versions, ratings.rated_dates, ratings.credit_warnings,"
+                        f" ratings.model_monitoring, {OLD_TABLE}")
         return time.perf_counter() - start
     finally:
         conn.close()
@@ -202,6 +207,10 @@ def main() -> None:
     parser.add_argument("--model", choices=["train", "champion"], default="train")
     parser.add_argument("--change-share", type=float, default=0.02,
                         help="share of customers whose snapshot changes on the quiet day")
+    parser.add_argument("--quiet-days", type=int, default=1,
+                        help="quiet days after the last date, each the day before's snapshot with --change-share"
+                             " changed (with --vacuum, the second shows the steady state: the space the first"
+                             " day's updates left is reused)")
     parser.add_argument("--vacuum", action="store_true",
                         help="vacuum (analyze) the ratings after each date, as autovacuum would in the day between"
                              " two publishes (bytes added are measured before it)")
@@ -215,6 +224,7 @@ def main() -> None:
 
     import ratings.publish
     from common.migrate import migrate
+    from common.transform import build_bi_views
     from ratings.publish import score_and_publish
 
     # time the ratings step of the publish transaction (the versions update) apart from the rest
@@ -235,19 +245,21 @@ def main() -> None:
     url = create_database(admin, name)
     try:
         migrate(url)
+        build_bi_views(url)  # ratings.current_customer_ratings and the other views BI reads (dbt)
         dates = [date(2026, 1, 31) + timedelta(days=30 * i) for i in range(args.dates)]
         print(f"{args.customers:,} customers x {len(dates)} date(s), chunk {args.chunk_size:,}", flush=True)
         print(f"synthetic snapshot loaded in {fill_features(url, args.customers, dates):.0f} s", flush=True)
         model = champion(args.model)
         print(f"model {model.name} v{model.version}", flush=True)
-        quiet = dates[-1] + timedelta(days=1)
-        start = time.perf_counter()
-        redrawn = quiet_day(url, dates[-1], quiet, args.change_share)
-        print(f"quiet day {quiet}: snapshot of {dates[-1]} with {redrawn:,} customers changed"
-              f" ({time.perf_counter() - start:.0f} s)", flush=True)
+        quiet_days = [dates[-1] + timedelta(days=1 + i) for i in range(args.quiet_days)]
+        for source, quiet in zip([dates[-1], *quiet_days], quiet_days, strict=False):
+            start = time.perf_counter()
+            redrawn = quiet_day(url, source, quiet, args.change_share)
+            print(f"quiet day {quiet}: snapshot of {source} with {redrawn:,} customers changed"
+                  f" ({time.perf_counter() - start:.0f} s)", flush=True)
         figures: dict = {"customers": args.customers, "chunk_size": args.chunk_size, "model_version": model.version,
                          "change_share": args.change_share, "vacuum_between_dates": args.vacuum, "dates": []}
-        for d in [*dates, quiet]:
+        for d in [*dates, *quiet_days]:
             before = storage_bytes(url)
             marks: dict[str, float] = {}
             with PeakRss() as mem:
@@ -275,11 +287,12 @@ def main() -> None:
                 f"    ratings step of the publish {ratings_seconds:.1f} s: ratings changed {result.ratings_changed:,},"
                 f" versions added {result.versions_added:,};"
                 f" ratings storage +{added['versions'] / 2**20:,.1f} MiB vs +{added['full_copy'] / 2**20:,.1f} MiB"
-                f" for the full daily copy (its insert {copy_seconds:.1f} s)",
+                f" for the full daily copy (its insert {copy_seconds:.1f} s); the ratings schema"
+                f" +{added['ratings_schema'] / 2**20:,.1f} MiB with the warning episodes",
                 flush=True,
             )
             figures["dates"].append({
-                "as_of_date": d.isoformat(), "quiet_day": d == quiet, "rows": result.rows_scored,
+                "as_of_date": d.isoformat(), "quiet_day": d in quiet_days, "rows": result.rows_scored,
                 "seconds": round(total, 2), "rows_per_s": round(result.rows_scored / total),
                 "score_stage_seconds": round(staged, 2), "publish_seconds": round(total - staged, 2),
                 "publish_ratings_seconds": round(ratings_seconds, 2),
@@ -288,12 +301,13 @@ def main() -> None:
                 "warnings_resolved": result.warnings_resolved, "psi": result.psi,
                 "ratings_changed": result.ratings_changed, "versions_added": result.versions_added,
                 "bytes_added_versions": added["versions"], "bytes_added_full_copy": added["full_copy"],
+                "bytes_added_ratings_schema": added["ratings_schema"],
                 "full_copy_insert_seconds": round(copy_seconds, 2),
                 "vacuum_seconds": round(vacuum_seconds, 2) if vacuum_seconds is not None else None,
                 "publish_ratings_vs_full_copy_insert": round(ratings_seconds / copy_seconds, 2) if copy_seconds else None,
             })
         figures["storage_bytes"] = storage_bytes(url)
-        figures["reads"] = read_timings(url, dates[0], quiet, "c0000123")
+        figures["reads"] = read_timings(url, dates[0], quiet_days[-1], "c0000123")
         for name, timing in figures["reads"].items():
             print(f"read {name}: {timing['seconds']:.3f} s ({timing['rows']} rows)", flush=True)
         print(json.dumps(figures), flush=True)

@@ -1,4 +1,4 @@
-"""Warning episodes: daily rule hits rebuilt into runs of rated dates (ratings/sql/episodes.sql)."""
+"""Warning episodes: the daily rule hits kept as runs of rated dates (ratings/sql/episodes.sql)."""
 
 from __future__ import annotations
 
@@ -21,16 +21,20 @@ class EpisodeCounts:
     resolved: int
 
 
-def rebuild_episodes(cur: psycopg2.extensions.cursor, as_of_date: date) -> EpisodeCounts:
-    """Rebuild the episodes around as_of_date from the stored observations and rated dates.
+def rebuild_episodes(cur: psycopg2.extensions.cursor, as_of_date: date, run_id: str) -> EpisodeCounts:
+    """Set the episodes around as_of_date to the hits run_id staged for it and the stored runs.
 
-    Call inside the publishing transaction, after D's observations and its model_monitoring row are
-    written. Episodes keep their warning_id while their first_seen_date stays the same.
+    Call inside the publishing transaction, after D's model_monitoring row is written and before the
+    run's stage is cleared. Episodes keep their warning_id while their first_seen_date stays the same.
     """
     sql = queries("episodes")
     cur.execute(sql["neighbours"], {"d": as_of_date})
-    prev, nxt = one_row(cur)
-    params = {"d": as_of_date, "prev": prev or date.min, "next": nxt or date.max}
+    rated, prev, nxt = one_row(cur)
+    if not rated:  # the rebuild numbers the rated dates: D must be one, or its runs would be lost
+        raise ValueError(
+            f"{as_of_date} is not a rated date (no ratings.model_monitoring row): no episodes rebuilt"
+        )
+    params = {"d": as_of_date, "run": run_id, "prev": prev or date.min, "next": nxt or date.max}
     cur.execute(sql["work_tables"])
     cur.execute(sql["rebuild"], params)
     cur.execute(sql["counts"], params)

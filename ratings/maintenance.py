@@ -21,7 +21,6 @@ PUBLISH_TABLES = (
     "ratings.customer_rating_versions",
     "ratings.rated_dates",
     "ratings.model_monitoring",
-    "ratings.warning_observations",
     "ratings.credit_warnings",
     "ratings_stage.customer_ratings",
     "ratings_stage.warning_observations",

@@ -135,9 +135,8 @@ def publish_staged(
     stats["backtests_filled"] = monitoring.update_backtests(
         cur, as_of_date, [g.grade for g in ctx.scale.grades], default_grades
     )
-    cur.execute(sql["replace_observations"], params)
     cur.execute(sql["drop_superseded_intraday_warnings"], params)
-    counts = rebuild_episodes(cur, as_of_date)
+    counts = rebuild_episodes(cur, as_of_date, run_id)
     cur.execute(sql["clear_stage"], params)
     return stats, counts
 
@@ -183,8 +182,8 @@ def publish_partitions(
        validates the rows of this run_id and as_of_date (bind them, e.g.
        lambda **kw: run_gate("ratings", as_of_date=D, run_id=run_id, **kw)) and raises to stop;
     3. publish: ONE transaction sets D's ratings in ratings.customer_rating_versions, records D in
-       ratings.rated_dates, replaces the master scale, the segments, the monitoring row and D's warning
-       observations, and rebuilds the warning episodes around D.
+       ratings.rated_dates, replaces the master scale, the segments, the monitoring row, and sets the
+       warning episodes around D to D's staged hits (the episodes are the stored runs of hits).
     champion: the planned version's registry record (read from the registry when not given; the model
     itself is not needed here).
     """

@@ -65,11 +65,12 @@ where
 -- open one simply continues: the daily run extends it).
 insert into ratings.credit_warnings (
     customer_id, rule_code, severity, metric_value, threshold, message,
-    first_seen_date, last_seen_date, status, model_version, opened_as, rating_kind
+    first_seen_date, last_seen_date, status, model_version, opened_as, rating_kind,
+    first_metric_value, first_message
 )
 select
     o.customer_id, o.rule_code, o.severity, o.metric_value, o.threshold, o.message,
-    %(d)s, %(d)s, 'open', o.model_version, 'new', 'intraday'
+    %(d)s, %(d)s, 'open', o.model_version, 'new', 'intraday', o.metric_value, o.message
 from ratings_stage.warning_observations as o
 where
     o.run_id = %(run)s and o.as_of_date = %(d)s

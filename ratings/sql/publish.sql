@@ -24,27 +24,18 @@ delete from ratings.risk_segments;
 insert into ratings.risk_segments (risk_segment, segment_rank, grades, review_frequency_months, description)
 values (%(name)s, %(rank)s, %(grades)s, %(months)s, %(description)s);
 
--- name: replace_observations
--- D's warning hits, as staged by the run, replace those of any earlier run of D.
-delete from ratings.warning_observations where as_of_date = %(d)s;
-insert into ratings.warning_observations (
-    customer_id, rule_code, as_of_date, severity, metric_value, threshold, message, model_version
-)
-select customer_id, rule_code, as_of_date, severity, metric_value, threshold, message, model_version
-from ratings_stage.warning_observations
-where run_id = %(run)s and as_of_date = %(d)s;
-
 -- name: drop_superseded_intraday_warnings
 -- Before the episodes around D are rebuilt: intraday warnings (ratings/sql/intraday.sql) dated D or
--- earlier are superseded by the daily observations, and so is any whose rule D now observes.
+-- earlier are superseded by the daily episodes, and so is any whose rule holds at D (the run's hits).
 delete from ratings.credit_warnings as w
 where
     w.rating_kind = 'intraday'
     and (
         w.first_seen_date <= %(d)s
         or exists (
-            select 1 from ratings.warning_observations as o
-            where o.as_of_date = %(d)s and o.customer_id = w.customer_id and o.rule_code = w.rule_code
+            select 1 from ratings_stage.warning_observations as o
+            where o.run_id = %(run)s and o.as_of_date = %(d)s
+                and o.customer_id = w.customer_id and o.rule_code = w.rule_code
         )
     );
 

@@ -98,7 +98,7 @@ def test_the_daily_run_of_the_date_supersedes_and_an_earlier_rerun_keeps_the_int
     assert ("c3", "DPD_30", T, "open", "daily") in warnings
     with transaction(url) as cur:
         cur.execute("truncate ratings.customer_rating_versions, ratings.rated_dates, ratings.credit_warnings,"
-                    " ratings.warning_observations, ratings.model_monitoring")
+                    " ratings.model_monitoring")
     replay = CraftedModel()
     daily(url, D1, replay)
     replay.by_customer["c3"] = model.by_customer["c3"]

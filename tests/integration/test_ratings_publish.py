@@ -233,7 +233,7 @@ def test_dates_published_out_of_order_and_rerun_leave_the_rows_of_an_in_order_ru
 
     with transaction(warehouse_url) as cur:
         cur.execute("truncate ratings.customer_rating_versions, ratings.rated_dates, ratings.model_monitoring,"
-                    " ratings.warning_observations, ratings.credit_warnings")
+                    " ratings.credit_warnings")
     load_features(warehouse_url, synthetic_features(N, D2, seed=9))  # a wrong snapshot first
     score_and_publish(D2, "run-wrong", warehouse_url, champion=champion)
     load_features(warehouse_url, day2)

@@ -57,6 +57,32 @@ def test_a_new_migration_numbered_before_an_applied_one_is_refused(pipeline_dbs,
     assert migrate(url) == ["901_written_in_parallel.sql"]
 
 
+def test_warning_runs_migration_keeps_each_episodes_first_day_from_the_observations_it_drops(
+        pipeline_dbs, monkeypatch):
+    url = pipeline_dbs.warehouse
+    every = migrations.migration_files
+    monkeypatch.setattr(migrations, "migration_files",
+                        lambda: [p for p in every() if p.name < "180_warning_runs.sql"])
+    migrate(url)
+    with transaction(url) as cur:  # a warehouse of before: episodes and the daily hits behind them
+        cur.execute("insert into ratings.credit_warnings (customer_id, rule_code, severity, metric_value, message,"
+                    " first_seen_date, last_seen_date, status) values"
+                    " ('c1', 'DPD_30', 'critical', 50, 'dpd 50', '2026-03-01', '2026-03-02', 'open'),"
+                    " ('c2', 'DPD_30', 'critical', 33, 'dpd 33', '2026-03-02', '2026-03-02', 'open')")
+        cur.execute("insert into ratings.warning_observations (customer_id, rule_code, as_of_date, severity,"
+                    " metric_value, message) values ('c1', 'DPD_30', '2026-03-01', 'critical', 45, 'dpd 45'),"
+                    " ('c1', 'DPD_30', '2026-03-02', 'critical', 50, 'dpd 50')")
+    monkeypatch.setattr(migrations, "migration_files", every)
+    assert migrate(url) == ["180_warning_runs.sql"]
+    with transaction(url) as cur:
+        cur.execute("select customer_id, first_metric_value, first_message, metric_value from ratings.credit_warnings"
+                    " order by 1")
+        # c1's first day from its observation; c2, without one, its only day's values
+        assert cur.fetchall() == [("c1", 45.0, "dpd 45", 50.0), ("c2", 33.0, "dpd 33", 33.0)]
+        cur.execute("select to_regclass('ratings.warning_observations')")
+        assert cur.fetchone()[0] is None
+
+
 def test_copy_rows_keeps_nulls_empty_strings_and_quotes_apart(warehouse_url):
     frame = pd.DataFrame({"a": [1, None, 3], "b": ["x", "y, with comma", None], "c": ["", "q\"uote", "z"]})
     with transaction(warehouse_url) as cur:

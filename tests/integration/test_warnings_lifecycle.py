@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import date, timedelta
 
 import psycopg2
@@ -53,9 +54,11 @@ def test_episode_opens_continues_and_resolves(warehouse_url: str) -> None:
     assert (r3.warnings_opened, r3.warnings_continued, r3.warnings_resolved) == (1, 1, 1)
     assert r3.new_critical_warnings == 1  # c3's second episode is news
     assert episodes(warehouse_url) == EXPECTED
-    # never a duplicate per day: one observation per customer, rule and date
-    assert fetch(warehouse_url, "select count(*), count(distinct (customer_id, rule_code, as_of_date))"
-                 " from ratings.warning_observations")[0] == (6, 6)
+    # the six daily hits are stored as the four runs above, with the values of each run's first day,
+    # and nothing of them stays staged
+    assert fetch(warehouse_url, "select customer_id, first_seen_date, first_metric_value from ratings.credit_warnings"
+                 " order by 1, 2") == [("c1", D1, 45.0), ("c2", D2, 35.0), ("c3", D1, 40.0), ("c3", D3, 31.0)]
+    assert fetch(warehouse_url, "select count(*) from ratings_stage.warning_observations")[0][0] == 0
 
 
 def test_rerun_keeps_episodes_and_warning_ids(warehouse_url: str) -> None:
@@ -128,3 +131,65 @@ def test_two_open_episodes_of_one_customer_and_rule_are_impossible(warehouse_url
     with pytest.raises(psycopg2.errors.UniqueViolation), transaction(warehouse_url) as cur:
         cur.execute(insert, (D1, D1))
         cur.execute(insert, (D2, D2))
+
+
+def expected_runs(scenario: dict[date, dict[str, int]]) -> list[tuple]:
+    """DPD_30 episodes computed in Python from the days past due of each rated date: runs of
+    consecutive rated dates with dpd > 30, with the values of their first and last day."""
+    dates = sorted(scenario)
+    runs: list[tuple] = []
+    for customer in ("c1", "c2", "c3", "c4"):
+        start = None
+        for i, d in enumerate(dates + [None]):
+            holds = d is not None and scenario[d].get(customer, 0) > 30
+            if holds and start is None:
+                start = i
+            if not holds and start is not None:
+                first, last = dates[start], dates[i - 1]
+                runs.append((customer, first, last, "open" if d is None else "resolved", d,
+                             float(scenario[first][customer]), float(scenario[last][customer])))
+                start = None
+    return sorted(runs)
+
+
+def dpd_runs(url: str) -> list[tuple]:
+    return fetch(url, "select customer_id, first_seen_date, last_seen_date, status, resolved_date,"
+                 " first_metric_value, metric_value from ratings.credit_warnings where rule_code = 'DPD_30'"
+                 " order by 1, 2")
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_runs_from_any_publishing_order_match_the_daily_hits(warehouse_url: str, seed: int) -> None:
+    rng = random.Random(seed)
+    days = [D1 + timedelta(days=i) for i in range(7)]
+    scenario = {d: {c: rng.choice([0, 0, 31 + i, 45 + i]) for c in ("c1", "c2", "c3", "c4")}
+                for i, d in enumerate(days)}
+    for d in days:  # in date order no run is ever cut: every value is exact
+        publish(warehouse_url, d, dpd=scenario[d])
+    truth = expected_runs(scenario)
+    assert dpd_runs(warehouse_url) == truth
+    assert fetch(warehouse_url, "select count(*) from ratings.credit_warnings where rule_code = 'DPD_30'")[0][0] \
+        == len(truth) < sum(v > 30 for day in scenario.values() for v in day.values())
+    # reruns in a shuffled order keep the episodes; a fresh book published in a shuffled order gets the
+    # same runs (dates, status); where a first publication cut a longer run, values may differ
+    for d in rng.sample(days, len(days)):
+        publish(warehouse_url, d, dpd=scenario[d])
+    assert dpd_runs(warehouse_url) == truth
+    with transaction(warehouse_url) as cur:
+        cur.execute("truncate ratings.credit_warnings, ratings.customer_rating_versions, ratings.rated_dates,"
+                    " ratings.model_monitoring")
+    for d in rng.sample(days, len(days)):
+        publish(warehouse_url, d, dpd=scenario[d])
+    assert [r[:5] for r in dpd_runs(warehouse_url)] == [r[:5] for r in truth]
+
+
+def test_a_corrected_day_inside_a_long_run_keeps_the_last_values_on_the_part_before(warehouse_url: str) -> None:
+    days = [D1 + timedelta(days=i) for i in range(4)]
+    for i, d in enumerate(days):
+        publish(warehouse_url, d, dpd={"c1": 40 + i})
+    publish(warehouse_url, days[2], dpd={})  # c1 was not past due on the third day after all
+    assert dpd_runs(warehouse_url) == [
+        # the first two days keep their first day's metric; the last day's of the part is not stored
+        ("c1", days[0], days[1], "resolved", days[2], 40.0, 43.0),
+        ("c1", days[3], days[3], "open", None, 43.0, 43.0),
+    ]

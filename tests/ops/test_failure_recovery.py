@@ -91,9 +91,9 @@ def ratings(url: str, day: dt.date) -> dict[str, list[tuple]]:
         "monitoring": _rows(url, "select model_name, model_version, rows_scored, grade_distribution::text, psi,"
                                  " backtest::text, scale_version from ratings.model_monitoring"
                                  " where as_of_date = %s", (day,)),
-        "observations": _rows(url, "select * from ratings.warning_observations where as_of_date = %s", (day,)),
         "episodes": _rows(url, "select customer_id, rule_code, severity, metric_value, threshold, message,"
-                               " first_seen_date, last_seen_date, status, resolved_date from ratings.credit_warnings"),
+                               " first_seen_date, last_seen_date, status, resolved_date, first_metric_value,"
+                               " first_message from ratings.credit_warnings"),
         "scale": _rows(url, "select grade, grade_rank, pd_lower, pd_upper, version from ratings.rating_master_scale"),
     }
 
@@ -347,10 +347,10 @@ def test_write_back_interrupted_inside_the_publish_transaction_leaves_the_publis
     assert before == clean["ratings"]
     run_id = f"killed_publish_{fault}"
     log = tmp_path / "publish.log"
-    # ratings, scale, segments and monitoring of D are replaced; the observations' delete waits here
-    with holding(url, "lock table ratings.warning_observations in share mode") as blocker, \
+    # ratings, scale, segments and monitoring of D are replaced; the episodes' first delete waits here
+    with holding(url, "lock table ratings.credit_warnings in share mode") as blocker, \
             victim(SCORE, AS_OF.isoformat(), run_id, log=log) as child:
-        pid = waiting_backend(url, "delete from ratings.warning_observations%", child, log)
+        pid = waiting_backend(url, "%delete from ratings.credit_warnings%", child, log)
         assert holds_write_lock(url, pid, "ratings.customer_rating_versions")
         assert holds_write_lock(url, pid, "ratings.model_monitoring")
         inject(fault, url, child, pid, blocker)
