@@ -112,8 +112,36 @@ def build_history(
         )
 
 
+def rebuild_staging_history(conn_id_or_url: str = WAREHOUSE) -> str:
+    """Recreate the staging history tables from raw (`dbt run --full-refresh --select staging`).
+
+    Needed once after an upgrade that changes their columns: their incremental builds refuse a table of
+    another shape (`on_schema_change='fail'`). The marts are not touched: the versions come out the same.
+    """
+    with build_lock(conn_id_or_url):
+        return run_dbt(["run", "--full-refresh", "--select", "staging"], conn_id_or_url=conn_id_or_url)
+
+
 def build_bi_views(conn_id_or_url: str = WAREHOUSE) -> str:
     """(Re)create the BI views of dbt_project/models/bi in ratings (contracts checked, column comments
     and grants applied): `dbt run --select bi`. The daily and history builds include them; this is for
     a warehouse that has been migrated but not built yet (a new deployment, `make bi`, tests)."""
     return run_dbt(["run", "--select", "bi"], conn_id_or_url=conn_id_or_url)
+
+
+def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m common.transform", description="One-off dbt builds.")
+    parser.add_argument(
+        "command",
+        choices=["rebuild-staging-history"],
+        help="rebuild-staging-history: recreate the staging history tables from raw (after an upgrade that"
+        " changes their columns)",
+    )
+    parser.parse_args()
+    rebuild_staging_history()
+
+
+if __name__ == "__main__":
+    main()

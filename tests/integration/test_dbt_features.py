@@ -93,12 +93,13 @@ def test_pii_stays_in_staging(history_warehouse):
 
 
 def test_the_limit_history_answers_what_the_credit_limit_was_on_a_day(history_warehouse):
-    # L2b started on 2024-02-01 at 50,000 USD and was corrected to 30,000 USD on 2024-02-15
+    # L2b started on 2024-02-01 at 50,000 USD and was corrected to 30,000 USD on 2024-02-15; staging keeps
+    # the limit in EUR only (the fx seed's USD rate 0.92: 46,000 and 27,600 EUR)
     def limit_on(day: dt.date) -> list[tuple]:
-        return fetch(history_warehouse, "select credit_limit, valid_from from staging.stg_finance__credit_limit_history"
+        return fetch(history_warehouse, "select credit_limit_eur, valid_from from staging.stg_finance__credit_limit_history"
                                         " where limit_id = 'L2b' and valid_from_date <= %s and %s < valid_to_date"
                                         " and known_since_date <= %s", (day, day, day))
     assert limit_on(dt.date(2024, 1, 31)) == []
-    assert limit_on(dt.date(2024, 2, 14)) == [(Decimal("50000.00"), dt.date(2024, 2, 1))]
-    assert limit_on(dt.date(2024, 2, 15)) == [(Decimal("30000.00"), dt.date(2024, 2, 1))]
-    assert limit_on(DATA_END) == [(Decimal("30000.00"), dt.date(2024, 2, 1))]
+    assert limit_on(dt.date(2024, 2, 14)) == [(Decimal("46000.00"), dt.date(2024, 2, 1))]
+    assert limit_on(dt.date(2024, 2, 15)) == [(Decimal("27600.00"), dt.date(2024, 2, 1))]
+    assert limit_on(DATA_END) == [(Decimal("27600.00"), dt.date(2024, 2, 1))]

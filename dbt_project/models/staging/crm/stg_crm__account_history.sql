@@ -36,13 +36,10 @@ renamed as (
         source.region,
         source.size_band,
         lower(source.status) as status,
-        {{ utc_date('source.created_at') }} as created_date,
         {{ utc_date('coalesce(source.created_at, source.updated_at)') }} as known_since_date,
-        source.created_at,
         source.updated_at,
         {{ utc_date('source.updated_at') }} as valid_from_date,
         source._extracted_at as source_extracted_at,
-        source._batch_id as source_batch_id,
         source._interval_start as source_interval_start
     from source
 ),
@@ -55,8 +52,17 @@ day_end_versions as (
 ),
 
 versions as (
+    -- the columns later models read (updated_at only orders the day's versions)
     select
-        *,
+        account_id,
+        industry,
+        region,
+        size_band,
+        status,
+        known_since_date,
+        valid_from_date,
+        source_extracted_at,
+        source_interval_start,
         coalesce(
             lead(valid_from_date) over (partition by account_id order by valid_from_date),
             {{ open_ended_date() }}

@@ -33,16 +33,12 @@ renamed as (
     select
         source.activity_id,
         source.account_id,
-        lower(source.activity_type) as activity_type,
-        source.activity_at,
         {{ utc_date('source.activity_at') }} as activity_date,
         lower(source.outcome) as outcome,
         {{ utc_date('coalesce(source.created_at, source.updated_at)') }} as known_since_date,
-        source.created_at,
         source.updated_at,
         {{ utc_date('source.updated_at') }} as valid_from_date,
         source._extracted_at as source_extracted_at,
-        source._batch_id as source_batch_id,
         source._interval_start as source_interval_start
     from source
 ),
@@ -55,8 +51,16 @@ day_end_versions as (
 ),
 
 versions as (
+    -- the columns later models read (updated_at only orders the day's versions)
     select
-        *,
+        activity_id,
+        account_id,
+        activity_date,
+        outcome,
+        known_since_date,
+        valid_from_date,
+        source_extracted_at,
+        source_interval_start,
         coalesce(
             lead(valid_from_date) over (partition by activity_id order by valid_from_date),
             {{ open_ended_date() }}

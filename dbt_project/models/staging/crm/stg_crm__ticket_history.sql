@@ -35,16 +35,12 @@ renamed as (
         source.account_id,
         lower(source.category) as category,
         source.severity,
-        source.opened_at,
         {{ utc_date('source.opened_at') }} as opened_date,
-        source.closed_at,
         {{ utc_date('source.closed_at') }} as closed_date,
         {{ utc_date('coalesce(source.created_at, source.updated_at)') }} as known_since_date,
-        source.created_at,
         source.updated_at,
         {{ utc_date('source.updated_at') }} as valid_from_date,
         source._extracted_at as source_extracted_at,
-        source._batch_id as source_batch_id,
         source._interval_start as source_interval_start
     from source
 ),
@@ -57,8 +53,18 @@ day_end_versions as (
 ),
 
 versions as (
+    -- the columns later models read (updated_at only orders the day's versions)
     select
-        *,
+        ticket_id,
+        account_id,
+        category,
+        severity,
+        opened_date,
+        closed_date,
+        known_since_date,
+        valid_from_date,
+        source_extracted_at,
+        source_interval_start,
         coalesce(
             lead(valid_from_date) over (partition by ticket_id order by valid_from_date),
             {{ open_ended_date() }}

@@ -34,7 +34,6 @@ renamed as (
         source.rating_id,
         source.customer_id as account_id,
         source.agency,
-        source.rating,
         source.score,
         source.rating_date,
         {{ utc_date('coalesce(source.created_at, source.updated_at)') }} as known_since_date,
@@ -42,7 +41,6 @@ renamed as (
         source.updated_at,
         {{ utc_date('source.updated_at') }} as valid_from_date,
         source._extracted_at as source_extracted_at,
-        source._batch_id as source_batch_id,
         source._interval_start as source_interval_start
     from source
 ),
@@ -55,8 +53,18 @@ day_end_versions as (
 ),
 
 versions as (
+    -- the columns later models read (updated_at only orders the day's versions)
     select
-        *,
+        rating_id,
+        account_id,
+        agency,
+        score,
+        rating_date,
+        known_since_date,
+        created_at,
+        valid_from_date,
+        source_extracted_at,
+        source_interval_start,
         coalesce(
             lead(valid_from_date) over (partition by rating_id order by valid_from_date),
             {{ open_ended_date() }}

@@ -37,8 +37,6 @@ renamed as (
     select
         source.limit_id,
         source.customer_id as account_id,
-        source.credit_limit,
-        {{ currency_code('source.currency') }} as currency,
         {{ to_eur('source.credit_limit') }} as credit_limit_eur,
         source.valid_from,
         {{ utc_date('coalesce(source.created_at, source.updated_at)') }} as known_since_date,
@@ -46,7 +44,6 @@ renamed as (
         source.updated_at,
         {{ utc_date('source.updated_at') }} as valid_from_date,
         source._extracted_at as source_extracted_at,
-        source._batch_id as source_batch_id,
         source._interval_start as source_interval_start
     from source
     left join fx_rates
@@ -61,8 +58,17 @@ day_end_versions as (
 ),
 
 versions as (
+    -- the columns later models read (updated_at only orders the day's versions)
     select
-        *,
+        limit_id,
+        account_id,
+        credit_limit_eur,
+        valid_from,
+        known_since_date,
+        created_at,
+        valid_from_date,
+        source_extracted_at,
+        source_interval_start,
         coalesce(
             lead(valid_from_date) over (partition by limit_id order by valid_from_date),
             {{ open_ended_date() }}

@@ -39,16 +39,11 @@ renamed as (
         source.invoice_id,
         source.customer_id as account_id,
         source.issue_date,
-        source.amount,
-        {{ currency_code('source.currency') }} as currency,
         {{ to_eur('source.amount') }} as amount_eur,
-        source.reason,
         {{ utc_date('coalesce(source.created_at, source.updated_at)') }} as known_since_date,
-        source.created_at,
         source.updated_at,
         {{ utc_date('source.updated_at') }} as valid_from_date,
         source._extracted_at as source_extracted_at,
-        source._batch_id as source_batch_id,
         source._interval_start as source_interval_start
     from source
     left join fx_rates
@@ -63,8 +58,17 @@ day_end_versions as (
 ),
 
 versions as (
+    -- the columns later models read (updated_at only orders the day's versions)
     select
-        *,
+        credit_note_id,
+        invoice_id,
+        account_id,
+        issue_date,
+        amount_eur,
+        known_since_date,
+        valid_from_date,
+        source_extracted_at,
+        source_interval_start,
         coalesce(
             lead(valid_from_date) over (partition by credit_note_id order by valid_from_date),
             {{ open_ended_date() }}

@@ -35,11 +35,9 @@ renamed as (
         source.event_date,
         lower(source.event_type) as event_type,
         {{ utc_date('coalesce(source.created_at, source.updated_at)') }} as known_since_date,
-        source.created_at,
         source.updated_at,
         {{ utc_date('source.updated_at') }} as valid_from_date,
         source._extracted_at as source_extracted_at,
-        source._batch_id as source_batch_id,
         source._interval_start as source_interval_start
     from source
 ),
@@ -52,8 +50,16 @@ day_end_versions as (
 ),
 
 versions as (
+    -- the columns later models read (updated_at only orders the day's versions)
     select
-        *,
+        event_id,
+        account_id,
+        event_date,
+        event_type,
+        known_since_date,
+        valid_from_date,
+        source_extracted_at,
+        source_interval_start,
         coalesce(
             lead(valid_from_date) over (partition by event_id order by valid_from_date),
             {{ open_ended_date() }}
