@@ -20,6 +20,7 @@ _STEPS = [
     ("split_after", 1),
     ("split_before", 0),
     ("drop_starting_at_d", -1),
+    ("analyze_versions", 0),
     ("merge_left", -1),
     ("merge_right", -1),
     ("insert_new", 1),

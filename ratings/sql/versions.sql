@@ -153,6 +153,15 @@ delete from ratings.customer_rating_versions as v
 using _rating_diff as c
 where c.changed and c.cur_from = %(d)s and v.customer_id = c.customer_id and v.valid_from_date = %(d)s;
 
+-- name: analyze_versions
+-- The steps above moved the end of every changed version to D, inside this transaction: the planner's
+-- statistics still say that no version ends at D, so it would join merge_left by a nested loop that
+-- scans the whole diff for each version ending at D (43-61 s on a quiet day at 1,000,000 customers,
+-- 19,000 ratings changed). ANALYZE samples the table as this transaction sees it (0.4 s at 1M) and the
+-- merge becomes a hash join (0.4 s). Skipped with a warning, not an error, for a login that does not
+-- own the table.
+analyze ratings.customer_rating_versions;
+
 -- name: merge_left
 -- The version ending at D, when equal to the new rating, is folded into it (it keeps its start and run).
 with merged as (
