@@ -308,8 +308,8 @@ def main() -> None:
             })
         figures["storage_bytes"] = storage_bytes(url)
         figures["reads"] = read_timings(url, dates[0], quiet_days[-1], "c0000123")
-        for name, timing in figures["reads"].items():
-            print(f"read {name}: {timing['seconds']:.3f} s ({timing['rows']} rows)", flush=True)
+        for read, timing in figures["reads"].items():  # not `name`: the database's name, dropped below
+            print(f"read {read}: {timing['seconds']:.3f} s ({timing['rows']} rows)", flush=True)
         print(json.dumps(figures), flush=True)
     finally:
         if not args.keep:
